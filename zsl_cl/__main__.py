@@ -1,0 +1,3 @@
+from zsl_cl.cli import main
+
+main()

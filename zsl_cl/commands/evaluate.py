@@ -1,0 +1,65 @@
+"""``zsl-cl evaluate``: the SAE strategy on a class-incremental stream of handwritten characters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from zsl_cl.commands.errors import user_errors
+
+__all__ = ["evaluate"]
+
+
+def evaluate(
+    stream: str = typer.Option("emnist-incremental", help="Class-incremental stream to walk."),
+    source: str = typer.Option("mnist+emnist", help="Data: mnist+emnist (the study's data) or femnist (LEAF shards)."),
+    data_dir: Optional[Path] = typer.Option(None, envvar="ZSL_CL_DATA", help="Data folder [default: $ZSL_CL_DATA, then the user cache folder]."),
+    download: bool = typer.Option(True, "--download/--no-download", help="Download MNIST/EMNIST through torchvision when files are missing."),
+    split: Optional[str] = typer.Option(None, help="The study's unseen set: R0 or R1 [default: R0 when no other choice is given]."),
+    unseen: Optional[str] = typer.Option(None, help="Characters that arrive after experience 0, e.g. 2679ELVWY."),
+    base_classes: Optional[int] = typer.Option(None, help="Draw this many base classes with the seed; the rest arrive later."),
+    classes_per_exp: int = typer.Option(3, help="New classes per experience after experience 0."),
+    seed: int = typer.Option(0, help="Seed for the class order, the split, the reference draws and training."),
+    preset: str = typer.Option("default", help="paper (the study exactly) or default."),
+    epochs: Optional[int] = typer.Option(None, help="Backbone training epochs [default: the preset's]."),
+    k: Optional[int] = typer.Option(None, "--k", help="Latent size of the SAE [default: the preset's, 256]."),
+    lam: Optional[float] = typer.Option(None, "--lambda", help="SAE weight λ [default: the preset's, 1]."),
+    shots: Optional[int] = typer.Option(None, help="Labelled samples per new class [default: 1]."),
+    solver: Optional[str] = typer.Option(None, help="Sylvester solver by name [default: the preset's]; see zsl-cl plugins."),
+    distance: Optional[str] = typer.Option(None, help="Latent distance by name [default: the preset's]; see zsl-cl plugins."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    output: Optional[Path] = typer.Option(None, help="Write the results as JSON to this file."),
+    plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module:attr (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
+) -> None:
+    """Train on the base classes, then adapt to each later experience from one labelled sample per new class."""
+    console = Console(stderr=False)
+    errors = Console(stderr=True)
+    with user_errors(errors):
+        from zsl_cl.config import get_preset
+        from zsl_cl.plugin_manager import collect_components, get_plugin_manager
+        from zsl_cl.report import check_output_path, experience_table, summary_table, write_json
+        from zsl_cl.runner import EvaluateRequest, run_evaluate
+        from zsl_cl.training.progress import RichProgressPlugin
+
+        if output is not None:
+            check_output_path(output)
+        config = get_preset(preset, epochs=epochs, k=k, lam=lam, shots=shots, solver=solver, distance=distance)
+        plugin_manager = get_plugin_manager(local_plugins=plugin or ())
+        components = collect_components(plugin_manager)
+        components.solver.get(config.solver)
+        components.distance.get(config.distance)
+        request = EvaluateRequest(
+            config=config, preset=preset, stream=stream, source=source, data_dir=data_dir, download=download,
+            split=split, unseen=unseen, base_classes=base_classes, classes_per_exp=classes_per_exp, seed=seed, device=device,
+        )
+        show = None if quiet else (lambda record: console.print(experience_table(record)))
+        progress = () if quiet else (RichProgressPlugin(errors),)
+        results = run_evaluate(request, plugin_manager, components, on_experience=show, progress_plugins=progress)
+        console.print(summary_table(results))
+        if output is not None:
+            write_json(output, results)
+            console.print(f"Results written to {output}", highlight=False)

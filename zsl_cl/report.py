@@ -1,0 +1,70 @@
+"""Rich tables for the evaluate job, and the atomic JSON writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.table import Table
+
+from zsl_cl.core.mappings import MAPPINGS
+
+__all__ = ["experience_table", "summary_table", "write_json", "check_output_path"]
+
+
+def experience_table(record: dict) -> Table:
+    """One experience: which classes arrived, accuracy on every class seen so far, adaptation time."""
+    table = Table(title=f"Experience {record['index']}", title_justify="left")
+    table.add_column("new classes")
+    table.add_column("seen", justify="right")
+    table.add_column("top-1 %", justify="right")
+    table.add_column("top-3 %", justify="right")
+    table.add_column("adapt ms", justify="right")
+    table.add_row(
+        "".join(record["new_classes"]),
+        str(len(record["seen_classes"])),
+        f"{record['accuracy']:.1f}",
+        f"{record['top3']:.1f}",
+        f"{1000 * record['adapt_seconds']:.1f}",
+    )
+    return table
+
+
+def summary_table(results: dict) -> Table:
+    """The five mappings after the last experience, top-1 and top-3 in percent."""
+    table = Table(title=f"Final: {results['stream']} on {results['source']}, seed {results['seed']}", title_justify="left")
+    table.add_column("mapping")
+    table.add_column("top-1 %", justify="right")
+    table.add_column("top-3 %", justify="right")
+    for name in MAPPINGS:
+        scores = results["final"]["mappings"][name]
+        table.add_row(name.replace("Omega", "Ω"), f"{scores['top1']:.1f}", f"{scores['top3']:.1f}")
+    return table
+
+
+def check_output_path(path: Path) -> Path:
+    """Raise a ValueError now, before a long run, if ``path`` cannot be written later."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"cannot write --output {path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"cannot write --output {path}: folder {folder} is not writable; choose another path")
+    if path.is_dir():
+        raise ValueError(f"cannot write --output {path}: it is a folder; give a file name such as {path / 'results.json'}")
+    return path
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    folder = path.parent if str(path.parent) else Path(".")
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(payload, stream, indent=2, sort_keys=True)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
