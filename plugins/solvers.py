@@ -192,7 +192,7 @@ def _solve_shifted_tridiagonal(diagonal: np.ndarray, off_diagonal: np.ndarray, s
     y = np.empty_like(rhs)
     for i, shift in enumerate(shifts):
         # T is symmetric, so y_i (T + shift I) = rhs_i is the column system (T + shift I) y_iᵀ = rhs_iᵀ.
-        *_, solution, info = scipy.linalg.lapack.dgtsv(off_diagonal, diagonal + shift, off_diagonal, rhs[i])
+        *_, solution, info = scipy.linalg.lapack.dgtsv(off_diagonal, diagonal - shift, off_diagonal, rhs[i])
         if info != 0:
             raise ValueError(f"Sylvester equation A W + W B = C is singular: T + la_{i} I has a zero pivot at row {info}; increase λ or check the inputs")
         y[i] = solution

@@ -124,17 +124,22 @@ def _check_every_class_has_data(data, layout: StreamLayout) -> None:
                     )
 
 
-def draw_references(targets, classes, shots: int, seed: int, experience: int) -> list[int]:
+def draw_references(targets, classes, shots: int | None, seed: int, experience: int, draw: int = 0) -> list[int]:
     """Draw ``shots`` sample indices per class from ``targets``, the same for every strategy given the seed.
 
-    The generator is keyed by (seed, experience) so that the draw for one
-    experience does not depend on how many draws came before it.
+    The generator is keyed by (seed, experience, draw), so the draw for one
+    experience does not depend on how many draws came before it, and
+    ``draw`` selects one of several independent reference draws. With
+    ``shots=None`` every sample of each class is returned (the full budget).
     """
     targets = np.asarray(list(targets))
-    rng = np.random.default_rng([seed, experience])
+    rng = np.random.default_rng([seed, experience, draw])
     picked: list[int] = []
     for c in sorted(classes):
         members = np.flatnonzero(targets == c)
+        if shots is None:
+            picked += members.tolist()
+            continue
         if len(members) < shots:
             raise ValueError(f"class {CLASS_NAMES[c]!r} has {len(members)} training samples, fewer than --shots {shots}")
         picked += rng.choice(members, size=shots, replace=False).tolist()

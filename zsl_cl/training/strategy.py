@@ -39,9 +39,20 @@ class SAEStrategy(SupervisedTemplate):
     that experience is read.
     """
 
-    def __init__(self, *, config: SAEConfig, components, hook, seed: int = 0, device: str = "cpu", plugins=()):
+    def __init__(
+        self,
+        *,
+        config: SAEConfig,
+        components,
+        hook,
+        seed: int = 0,
+        device: str = "cpu",
+        plugins=(),
+        backbone: CharacterCNN | None = None,
+        full_budget: bool = False,
+    ):
         torch.manual_seed(seed)  # the backbone's initial weights and the mini-batch order
-        model = CharacterCNN(IncrementalClassifier(FEATURE_DIM, initial_out_features=2))
+        model = backbone if backbone is not None else CharacterCNN(IncrementalClassifier(FEATURE_DIM, initial_out_features=2))
         optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
         super().__init__(
             model=model,
@@ -57,6 +68,13 @@ class SAEStrategy(SupervisedTemplate):
         )
         self.config = config
         self.seed = seed
+        # A backbone passed in is already trained on the base classes, so
+        # experience 0 skips the SGD loop and only fits W_l and the SAE.
+        self.pretrained = backbone is not None
+        # The full budget replaces each one-shot reference with the mean of
+        # all of the class's training samples; it is for comparisons only.
+        self.full_budget = full_budget
+        self.reference_draw = 0  # which independent draw of the references to take
         self.hook = hook
         self.solver = components.solver.create(config.solver)
         self.distance = components.distance.create(config.distance)
@@ -85,7 +103,8 @@ class SAEStrategy(SupervisedTemplate):
     def _train_exp(self, experience, eval_streams=None, **kwargs):
         start = time.perf_counter()
         if self.sae is None:
-            super()._train_exp(experience, eval_streams, **kwargs)
+            if not self.pretrained:
+                super()._train_exp(experience, eval_streams, **kwargs)
             self.timings["backbone_seconds"] = time.perf_counter() - start
             self._fit_base(experience)
             self.timings["sae_fit_seconds"] = time.perf_counter() - start - self.timings["backbone_seconds"]
@@ -118,12 +137,19 @@ class SAEStrategy(SupervisedTemplate):
         # Only the drawn samples of this experience are read, which is the one-shot contract.
         new_classes = sorted(experience.classes_in_this_experience)
         index = experience.current_experience
-        picked = draw_references(experience.dataset.targets, new_classes, self.config.shots, self.seed, index)
+        shots = None if self.full_budget else self.config.shots
+        picked = draw_references(experience.dataset.targets, new_classes, shots, self.seed, index, self.reference_draw)
         features, labels = self.extract_features(Subset(experience.dataset, picked))  # (n, 1568)
 
         latents = self.encode(features)  # (n, k)
         self.shot_latents = torch.cat([self.shot_latents, latents])
         self.shot_labels = torch.cat([self.shot_labels, labels])
+        self._rebuild_references()
+
+    def reset_references(self) -> None:
+        """Forget every new-class reference, so that the later experiences can be adapted to again."""
+        self.shot_latents = self.shot_latents[:0]
+        self.shot_labels = self.shot_labels[:0]
         self._rebuild_references()
 
     def _rebuild_references(self) -> None:
