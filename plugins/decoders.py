@@ -69,14 +69,16 @@ def _check_context(context: DecoderContext) -> None:
         if actual != shape:
             raise ValueError(f"invalid decoder context: {name} has shape {actual}, expected {shape} to match the other fields")
     if n == 0:
-        raise ValueError("invalid decoder context: it holds no images; pass the base-class training set")
+        raise ValueError("invalid decoder context: it contains no images; pass the base-class training set")
+    if context.images.dtype != torch.uint8:
+        raise ValueError(f"invalid decoder context: images have dtype {context.images.dtype}, expected torch.uint8 with ink = 255")
     if context.epochs < 1:
         raise ValueError(f"invalid decoder epochs {context.epochs}: use 1 or more")
 
 
 def _train(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, context: DecoderContext,
            learning_rate: float, batch_size: int) -> list[float]:
-    """Train network to map inputs (N, D) to binary targets (N, 1, 28, 28) with BCE; return the mean loss of each epoch."""
+    """Train network to map inputs (N, D) to binary targets (N, 1, 28, 28) with BCE, and return the mean loss of each epoch."""
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
     # BCE on logits is the numerically stable form of sigmoid followed by BCE.
     loss_function = nn.BCEWithLogitsLoss()
@@ -104,7 +106,11 @@ def _train(network: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, cont
 
 
 class _TrainedDecoder:
-    """Shared fit and decode logic: subclasses choose the network input and how latents reach it."""
+    """Fit and decode steps shared by both decoders.
+
+    Subclasses choose the network, its training inputs, and the map from label-space
+    vectors x (N, |T|) to those inputs.
+    """
 
     name = ""
 
@@ -125,7 +131,7 @@ class _TrainedDecoder:
         """Train the transposed CNN on the base-class images of context for context.epochs epochs."""
         _check_context(context)
         self._device = torch.device(context.device)
-        inputs = self._training_inputs(context).to(self._device, torch.float32)  # (N, D)
+        inputs = self._training_inputs(context).detach().to(self._device, torch.float32)  # (N, D)
         targets = (context.images.to(self._device) > 127).to(torch.float32).unsqueeze(1)  # (N, 1, 28, 28), ink = 1
 
         # One scalar keeps network inputs near unit size whatever the CNN's feature scale. A scalar,
@@ -139,34 +145,32 @@ class _TrainedDecoder:
         self.epoch_losses = _train(network, inputs / self._input_scale, targets, context, self.learning_rate, self.batch_size)
         self._network = network
         self._w_latent = context.w_latent.detach().to("cpu", torch.float32)
-        self._after_fit(context)
+        self._store_projections(context)
 
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Return (N, 28, 28) float32 images in [0, 1] on the CPU for latent codes (N, k)."""
-        w_latent = self._fitted_w_latent()
-        if latents.ndim != 2 or latents.shape[1] != w_latent.shape[0]:
-            raise ValueError(
-                f"invalid latents of shape {tuple(latents.shape)} for {self.name!r}: expected (N, {w_latent.shape[0]}), the SAE's latent size"
-            )
+        """Decode latent codes (N, k) to (N, 28, 28) float32 images in [0, 1] on the CPU."""
+        w_latent = self._require_fitted()
+        self._check_width(latents, w_latent.shape[0], "latents")
         label_space = latents.detach().to("cpu", torch.float32) @ w_latent  # (N, |T|): x = Wᵀ z for each row z
-        return self._decode_label_space(label_space)
+        return self._run_network(self._label_space_to_inputs(label_space))
 
     def _run_network(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Return (N, 28, 28) float32 images on the CPU for network inputs (N, D) in training units."""
+        """Decode network inputs (N, D), in the units of the training inputs, to (N, 28, 28) images on the CPU."""
         assert self._network is not None
         scaled = inputs.detach().to(self._device, torch.float32) / self._input_scale
         with torch.no_grad():
             logits = self._network(scaled)  # (N, 1, 28, 28)
         return torch.sigmoid(logits).squeeze(1).cpu()
 
-    def _fitted_w_latent(self) -> torch.Tensor:
+    def _require_fitted(self) -> torch.Tensor:
+        """Return W (k, |T|), or raise RuntimeError when fit has not run."""
         if self._network is None or self._w_latent is None:
             raise RuntimeError(f"decoder {self.name!r} is not fitted: call fit(context) before decoding")
         return self._w_latent
 
-    def _check_input_width(self, inputs: torch.Tensor, width: int, what: str) -> None:
+    def _check_width(self, inputs: torch.Tensor, width: int, input_name: str) -> None:
         if inputs.ndim != 2 or inputs.shape[1] != width:
-            raise ValueError(f"invalid {what} of shape {tuple(inputs.shape)} for {self.name!r}: expected (N, {width})")
+            raise ValueError(f"invalid {input_name} of shape {tuple(inputs.shape)} for decoder {self.name!r}: expected (N, {width})")
 
     def _training_inputs(self, context: DecoderContext) -> torch.Tensor:
         raise NotImplementedError
@@ -174,10 +178,10 @@ class _TrainedDecoder:
     def _build_network(self, context: DecoderContext) -> nn.Module:
         raise NotImplementedError
 
-    def _after_fit(self, context: DecoderContext) -> None:
-        """Store whatever else decoding needs once the network is trained."""
+    def _store_projections(self, context: DecoderContext) -> None:
+        """Store any fixed projection that _label_space_to_inputs needs. The default stores nothing."""
 
-    def _decode_label_space(self, label_space: torch.Tensor) -> torch.Tensor:
+    def _label_space_to_inputs(self, label_space: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -187,8 +191,10 @@ class LabelSpaceDecoder(_TrainedDecoder):
     name = "tconv"
 
     def decode_label_space(self, label_space: torch.Tensor) -> torch.Tensor:
-        """Return (N, 28, 28) float32 images in [0, 1] on the CPU for label-space vectors (N, |T|)."""
-        return self._decode_label_space(label_space)
+        """Decode label-space vectors (N, |T|) to (N, 28, 28) float32 images in [0, 1] on the CPU."""
+        w_latent = self._require_fitted()
+        self._check_width(label_space, w_latent.shape[1], "label-space vectors")
+        return self._run_network(label_space)
 
     def _training_inputs(self, context: DecoderContext) -> torch.Tensor:
         return context.label_space  # (N, |T|)
@@ -196,18 +202,17 @@ class LabelSpaceDecoder(_TrainedDecoder):
     def _build_network(self, context: DecoderContext) -> nn.Module:
         return _label_space_network(context.label_space.shape[1])
 
-    def _decode_label_space(self, label_space: torch.Tensor) -> torch.Tensor:
-        w_latent = self._fitted_w_latent()
-        self._check_input_width(label_space, w_latent.shape[1], "label-space vectors")
-        return self._run_network(label_space)
+    def _label_space_to_inputs(self, label_space: torch.Tensor) -> torch.Tensor:
+        return label_space
 
 
 class FeatureDecoder(_TrainedDecoder):
     """``linear``: z -> x = Wᵀ z -> f = x · pinv(W_l) -> transposed CNN trained on the base classes' CNN features.
 
-    pinv(W_l) returns the minimum-norm features that W_l maps to x, so the parts of
-    the features that W_l discards are zero in f. Decoded latents are therefore
-    blurrier than ``decode_features`` applied to an image's own features.
+    f = x · pinv(W_l) is the minimum-norm feature vector with f W_l = x. It has no
+    component along the 1568 − |T| feature directions that W_l maps to zero, so
+    decoded latents show only what the label space keeps and look less like real
+    characters than ``decode_features`` applied to an image's own features.
     """
 
     name = "linear"
@@ -217,9 +222,9 @@ class FeatureDecoder(_TrainedDecoder):
         self._label_to_features: torch.Tensor | None = None  # (|T|, 1568) pinv(W_l)
 
     def decode_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Return (N, 28, 28) float32 images in [0, 1] on the CPU for CNN features (N, 1568)."""
-        self._fitted_w_latent()
-        self._check_input_width(features, math.prod(FEATURE_SHAPE), "features")
+        """Decode CNN features (N, 1568) to (N, 28, 28) float32 images in [0, 1] on the CPU."""
+        self._require_fitted()
+        self._check_width(features, math.prod(FEATURE_SHAPE), "features")
         return self._run_network(features)
 
     def _training_inputs(self, context: DecoderContext) -> torch.Tensor:
@@ -228,17 +233,14 @@ class FeatureDecoder(_TrainedDecoder):
     def _build_network(self, context: DecoderContext) -> nn.Module:
         return _feature_network()
 
-    def _after_fit(self, context: DecoderContext) -> None:
+    def _store_projections(self, context: DecoderContext) -> None:
         # W_l is (1568, |T|), so pinv(W_l) is (|T|, 1568) and maps row vectors x to features f = x · pinv(W_l).
         w_label = context.w_label.detach().to("cpu", torch.float64)
         self._label_to_features = torch.linalg.pinv(w_label).to(torch.float32)
 
-    def _decode_label_space(self, label_space: torch.Tensor) -> torch.Tensor:
-        w_latent = self._fitted_w_latent()
-        self._check_input_width(label_space, w_latent.shape[1], "label-space vectors")
+    def _label_space_to_inputs(self, label_space: torch.Tensor) -> torch.Tensor:
         assert self._label_to_features is not None
-        features = label_space.detach().to("cpu", torch.float32) @ self._label_to_features  # (N, 1568)
-        return self.decode_features(features)
+        return label_space @ self._label_to_features  # (N, |T|) @ (|T|, 1568) -> (N, 1568)
 
 
 @hookimpl

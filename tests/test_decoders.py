@@ -123,6 +123,27 @@ def test_fit_rejects_inconsistent_context(decoder_class, field, bad_shape):
 
 
 @pytest.mark.parametrize("decoder_class", DECODERS)
+def test_fit_rejects_float_images(decoder_class):
+    context = synthetic_context()
+    context.images = context.images.to(torch.float32) / 255
+
+    with pytest.raises(ValueError, match="torch.uint8"):
+        decoder_class().fit(context)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("decoder_class", DECODERS)
+def test_fit_on_cuda_decodes_to_cpu(decoder_class):
+    context = dataclasses.replace(synthetic_context(), device="cuda")
+    decoder = decoder_class()
+    decoder.fit(context)
+    images = decoder.decode(torch.randn(3, 8, device="cuda"))
+
+    assert images.device.type == "cpu"
+    assert images.shape == (3, 28, 28)
+
+
+@pytest.mark.parametrize("decoder_class", DECODERS)
 def test_fit_rejects_zero_epochs(decoder_class):
     with pytest.raises(ValueError, match="epochs 0"):
         decoder_class().fit(synthetic_context(epochs=0))
@@ -206,8 +227,9 @@ def load_digit_subset() -> tuple[torch.Tensor, torch.Tensor]:
 
 def cnn_features(images: torch.Tensor) -> torch.Tensor:
     """Return (N, 1568) features of a seeded, untrained CharacterCNN in eval mode: cheap but image-dependent."""
-    torch.manual_seed(0)
-    cnn = CharacterCNN(torch.nn.Identity()).eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        cnn = CharacterCNN(torch.nn.Identity()).eval()
     with torch.no_grad():
         return cnn.features(images.unsqueeze(1).to(torch.float32) / 255)
 
@@ -256,3 +278,54 @@ def matching_classes(reconstructions: torch.Tensor, class_means: torch.Tensor) -
 
 def min_pixel_std(reconstructions: torch.Tensor) -> float:
     return float(reconstructions.std(dim=(1, 2)).min())
+
+
+# A decoder that ignores its input returns the same image for every class, so at most one
+# class can match. These counts need reconstructions that depend on the class.
+MIN_MATCHES = 4
+# pinv(W_l) recovers only the part of the features that W_l keeps (a |T|-dimensional subspace
+# of the 1568), so latents decoded by ``linear`` are weaker than features decoded directly.
+MIN_LINEAR_LATENT_MATCHES = 3
+# The smallest per-image pixel std measured 0.06-0.10 for trained decoders on these digits and 0.01-0.03 untrained.
+MIN_PIXEL_STD = 0.04
+
+
+def test_tconv_latent_means_look_like_their_class(real_data, fitted_decoders):
+    reconstructions = fitted_decoders["tconv"].decode(real_data.latent_means)
+
+    assert min_pixel_std(reconstructions) > MIN_PIXEL_STD
+    assert matching_classes(reconstructions, real_data.class_means) >= MIN_MATCHES
+
+
+def test_linear_feature_means_look_like_their_class(real_data, fitted_decoders):
+    reconstructions = fitted_decoders["linear"].decode_features(real_data.feature_means)
+
+    assert min_pixel_std(reconstructions) > MIN_PIXEL_STD
+    assert matching_classes(reconstructions, real_data.class_means) >= MIN_MATCHES
+
+
+def test_linear_latent_means_look_like_their_class(real_data, fitted_decoders):
+    reconstructions = fitted_decoders["linear"].decode(real_data.latent_means)
+
+    assert min_pixel_std(reconstructions) > MIN_PIXEL_STD
+    assert matching_classes(reconstructions, real_data.class_means) >= MIN_LINEAR_LATENT_MATCHES
+
+
+def test_trained_decoders_lower_their_loss(fitted_decoders):
+    for name, decoder in fitted_decoders.items():
+        losses = decoder.epoch_losses
+        assert len(losses) == REAL_EPOCHS, name
+        assert losses[-1] < 0.5 * losses[0], f"{name} epoch losses {losses}"
+
+
+@pytest.mark.parametrize("decoder_class", DECODERS)
+def test_untrained_decoder_fails_class_checks(real_data, decoder_class, monkeypatch):
+    # Skipping the training loop leaves the seeded initial weights, which the checks above must reject.
+    monkeypatch.setattr(decoders, "_train", lambda *args, **kwargs: [])
+    decoder = decoder_class()
+    decoder.fit(real_data.context)
+    reconstructions = decoder.decode(real_data.latent_means)
+
+    passes_std = min_pixel_std(reconstructions) > MIN_PIXEL_STD
+    passes_matches = matching_classes(reconstructions, real_data.class_means) >= MIN_LINEAR_LATENT_MATCHES
+    assert not (passes_std and passes_matches)
