@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from zsl_cl.data.classes import CLASS_NAMES, NUM_CLASSES, SPLITS, parse_classes
 
-__all__ = ["STREAMS", "StreamLayout", "plan_stream", "build_stream", "draw_references", "CharacterDataset"]
+__all__ = ["STREAMS", "StreamLayout", "plan_stream", "build_stream", "draw_references", "split_validation", "CharacterDataset"]
 
 STREAMS = ("emnist-incremental",)
 
@@ -144,3 +144,18 @@ def draw_references(targets, classes, shots: int | None, seed: int, experience: 
             raise ValueError(f"class {CLASS_NAMES[c]!r} has {len(members)} training samples, fewer than --shots {shots}")
         picked += rng.choice(members, size=shots, replace=False).tolist()
     return picked
+
+
+def split_validation(targets, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Split sample indices into (train, validation), holding out ``fraction`` of each class with the seed."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"invalid validation fraction {fraction}: use a value between 0 and 1")
+    targets = np.asarray(list(targets))
+    rng = np.random.default_rng([seed, 7919])  # a stream of its own, apart from the reference draws
+    train, validation = [], []
+    for c in np.unique(targets):
+        members = rng.permutation(np.flatnonzero(targets == c))
+        held = max(1, int(round(fraction * len(members))))
+        validation += members[:held].tolist()
+        train += members[held:].tolist()
+    return sorted(train), sorted(validation)

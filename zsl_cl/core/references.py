@@ -15,7 +15,7 @@ class ReferenceSet:
 
     classes: list[int]
     vectors: torch.Tensor  # (C, k)
-    sources: list[str]  # "mean" (all labelled training data) or "shot" (the one-shot reference)
+    sources: list[str]  # "mean" (all labelled training data), "shot" (labelled references) or "discovered"
 
     def subset(self, classes: list[int]) -> "ReferenceSet":
         """Return the references of ``classes``, in that order."""

@@ -13,9 +13,12 @@ from zsl_cl.config import SAEConfig
 from zsl_cl.core.cnn import FEATURE_DIM, CharacterCNN
 from zsl_cl.core.mappings import five_mappings, topk_accuracy
 from zsl_cl.core.references import ReferenceSet, build_references
-from zsl_cl.core.ridge import fit_label_projection, one_hot
+from zsl_cl.core.ridge import one_hot, solve_ridge
 from zsl_cl.core.sae import SAEResult, solve_sae
-from zsl_cl.streams import draw_references
+from zsl_cl.core.novelty import calibrate_threshold, novelty_scores
+from zsl_cl.data.classes import NUM_CLASSES
+from zsl_cl.streams import draw_references, split_validation
+from zsl_cl.training.head import calibrate_head, head_predictions, imprint_rows
 
 __all__ = ["SAEStrategy"]
 
@@ -50,6 +53,8 @@ class SAEStrategy(SupervisedTemplate):
         plugins=(),
         backbone: CharacterCNN | None = None,
         full_budget: bool = False,
+        expand_head: bool = False,
+        validation_fraction: float = 0.0,
     ):
         torch.manual_seed(seed)  # the backbone's initial weights and the mini-batch order
         model = backbone if backbone is not None else CharacterCNN(IncrementalClassifier(FEATURE_DIM, initial_out_features=2))
@@ -75,6 +80,13 @@ class SAEStrategy(SupervisedTemplate):
         # all of the class's training samples; it is for comparisons only.
         self.full_budget = full_budget
         self.reference_draw = 0  # which independent draw of the references to take
+        # Growing the head also re-solves W_l and the SAE over every class seen so far.
+        self.expand_head = expand_head
+        # Base samples held out of training, to calibrate the novelty threshold on.
+        self.validation_fraction = validation_fraction
+        self.validation_dataset = None
+        self.novelty_threshold: float | None = None
+        self.discovered_latents = torch.empty(0, config.k, dtype=torch.float64)  # (G, k) open-world references
         self.hook = hook
         self.solver = components.solver.create(config.solver)
         self.distance = components.distance.create(config.distance)
@@ -84,6 +96,10 @@ class SAEStrategy(SupervisedTemplate):
         self.sae: SAEResult | None = None
         self.base_latents: torch.Tensor | None = None  # (N_base, k)
         self.base_labels: torch.Tensor | None = None  # (N_base,)
+        self.base_features: torch.Tensor | None = None  # (N_base, 1568), kept only to re-solve over Ω
+        self.base_gram: torch.Tensor | None = None  # (1568, 1568) FᵀF of the base features
+        self.head_calibration = None  # how the trained head scores base features, for imprinting
+        self.shot_features = torch.empty(0, FEATURE_DIM)  # (n_shots, 1568)
         self.shot_latents = torch.empty(0, config.k, dtype=torch.float64)  # (n_shots, k)
         self.shot_labels = torch.empty(0, dtype=torch.long)
         self.references: ReferenceSet | None = None
@@ -94,11 +110,19 @@ class SAEStrategy(SupervisedTemplate):
     # ----------------------------------------------------------------- training
 
     def model_adaptation(self, model=None):
-        # The head only grows while the backbone trains on the base classes.
-        # Later experiences leave it alone, so the SAE never sees an untrained row.
-        if self.sae is not None:
+        # The head grows while the backbone trains on the base classes, and
+        # later only when asked to, so it never holds a row that nobody set.
+        if self.sae is not None and not self.expand_head:
             return self.model
         return super().model_adaptation(model)
+
+    def train_dataset_adaptation(self, **kwargs):
+        super().train_dataset_adaptation(**kwargs)
+        if self.sae is None and self.validation_fraction > 0:
+            targets = list(self.adapted_dataset.targets)
+            train, validation = split_validation(targets, self.validation_fraction, self.seed)
+            self.validation_dataset = self.adapted_dataset.subset(validation)
+            self.adapted_dataset = self.adapted_dataset.subset(train)
 
     def _train_exp(self, experience, eval_streams=None, **kwargs):
         start = time.perf_counter()
@@ -115,23 +139,38 @@ class SAEStrategy(SupervisedTemplate):
     def _fit_base(self, experience) -> None:
         # Features of every base training sample, with BatchNorm in inference mode.
         self.base_classes = sorted(experience.classes_in_this_experience)
-        features, labels = self.extract_features(experience.dataset)  # (N, 1568), (N,)
-
-        # W_l maps features to the one-hot labels of T; X = F W_l lives in label space.
-        targets = one_hot(labels, self.base_classes)  # (N, |T|)
-        self.label_projection = fit_label_projection(features, targets, self.config.ridge)
-        x = features.to(torch.float64) @ self.label_projection  # (N, |T|)
-
-        # The SAE is solved on local class indices 0..|T|-1 with its own seeded codes.
-        local = targets.argmax(dim=1)
-        generator = torch.Generator().manual_seed(self.seed)
-        self.sae = solve_sae(x, local, k=self.config.k, lam=self.config.lam, refinements=self.config.refinements, solver=self.solver, generator=generator)
-        self.base_latents = self.sae.encode(x)  # (N, k)
+        features, labels = self.extract_features(self.adapted_dataset)  # (N, 1568), (N,)
         self.base_labels = labels
+        if self.expand_head:
+            self.base_features = features
+            self.base_gram = features.to(torch.float64).T @ features.to(torch.float64)
+            self.head_calibration = calibrate_head(self.model.head, features.to(self.device), labels, self.base_classes)
+
+        self._solve(features, labels, self.base_classes)
+        self.base_latents = self.encode(features)  # (N, k)
         self.distance.fit(self.base_latents, self.base_labels)
 
         self.hook.after_backbone_trained(strategy=self, model=self.model)
         self._rebuild_references()
+        if self.validation_dataset is not None:
+            validation, _ = self.extract_features(self.validation_dataset)
+            scores = novelty_scores(self.encode(validation), self.references.vectors)
+            self.novelty_threshold = calibrate_threshold(scores)
+
+    def _solve(self, features: torch.Tensor, labels: torch.Tensor, classes: list[int], gram: torch.Tensor | None = None) -> None:
+        # W_l maps features to the one-hot labels of ``classes``; X = F W_l lives in label space.
+        targets = one_hot(labels, classes)  # (N, C)
+        f = features.to(torch.float64)
+        gram = f.T @ f if gram is None else gram  # (1568, 1568)
+        self.label_projection = solve_ridge(gram, f.T @ targets, self.config.ridge)  # (1568, C)
+        x = f @ self.label_projection  # (N, C)
+
+        # The SAE is solved on local class indices 0..C-1 with its own seeded codes.
+        generator = torch.Generator().manual_seed(self.seed)
+        self.sae = solve_sae(
+            x, targets.argmax(dim=1), k=self.config.k, lam=self.config.lam,
+            refinements=self.config.refinements, solver=self.solver, generator=generator,
+        )
 
     def _adapt_one_shot(self, experience) -> None:
         # Only the drawn samples of this experience are read, which is the one-shot contract.
@@ -140,23 +179,59 @@ class SAEStrategy(SupervisedTemplate):
         shots = None if self.full_budget else self.config.shots
         picked = draw_references(experience.dataset.targets, new_classes, shots, self.seed, index, self.reference_draw)
         features, labels = self.extract_features(Subset(experience.dataset, picked))  # (n, 1568)
-
-        latents = self.encode(features)  # (n, k)
-        self.shot_latents = torch.cat([self.shot_latents, latents])
+        self.shot_features = torch.cat([self.shot_features, features])
         self.shot_labels = torch.cat([self.shot_labels, labels])
+
+        if self.expand_head:
+            self._resolve_over_omega()
+            grown = imprint_rows(self.model.head, features.to(self.device), labels, self.head_calibration)
+            self.hook.after_head_expanded(strategy=self, head=self.model.head, new_classes=grown)
+        self.shot_latents = self.encode(self.shot_features)  # (n_shots, k)
         self._rebuild_references()
+
+    def _resolve_over_omega(self) -> None:
+        # Each reference is its class's only labelled sample; FᵀF grows by the
+        # references' outer products instead of being recomputed from all samples.
+        shots = self.shot_features.to(torch.float64)  # (n_shots, 1568)
+        features = torch.cat([self.base_features, self.shot_features])
+        labels = torch.cat([self.base_labels, self.shot_labels])
+        omega = self.base_classes + sorted(set(self.shot_labels.tolist()))
+        self._solve(features, labels, omega, gram=self.base_gram + shots.T @ shots)
+        self.base_latents = self.encode(self.base_features)
+        self.distance.fit(self.base_latents, self.base_labels)
 
     def reset_references(self) -> None:
         """Forget every new-class reference, so that the later experiences can be adapted to again."""
+        if self.expand_head:
+            raise ValueError("references cannot be reset after the head has grown: run without --expand-head")
+        self.shot_features = self.shot_features[:0]
         self.shot_latents = self.shot_latents[:0]
         self.shot_labels = self.shot_labels[:0]
         self._rebuild_references()
+
+    def add_discovered(self, latents: torch.Tensor) -> list[int]:
+        """Add (G, k) references of classes found without labels; return their new class ids.
+
+        Discovered classes get ids from NUM_CLASSES upwards, so they never
+        collide with a true class id.
+        """
+        first = NUM_CLASSES + len(self.discovered_latents)
+        self.discovered_latents = torch.cat([self.discovered_latents, latents.to(torch.float64)])
+        self._rebuild_references()
+        return list(range(first, first + len(latents)))
 
     def _rebuild_references(self) -> None:
         shot_classes = sorted(set(self.shot_labels.tolist()))
         self.references = build_references(
             self.base_latents, self.base_labels, self.base_classes, self.shot_latents, self.shot_labels, shot_classes
         )
+        if len(self.discovered_latents):
+            ids = list(range(NUM_CLASSES, NUM_CLASSES + len(self.discovered_latents)))
+            self.references = ReferenceSet(
+                self.references.classes + ids,
+                torch.cat([self.references.vectors, self.discovered_latents]),
+                self.references.sources + ["discovered"] * len(ids),
+            )
         self.hook.after_references_rebuilt(strategy=self, references=self.references)
 
     # ----------------------------------------------------------------- encoding
@@ -180,22 +255,40 @@ class SAEStrategy(SupervisedTemplate):
 
     # --------------------------------------------------------------- evaluation
 
-    def test_latents(self, test_experiences) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encode the test data of the given experiences; features are cached per experience."""
-        latents, labels = [], []
+    def test_features(self, test_experiences) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the (N, 1568) features and (N,) labels of the given test experiences.
+
+        Features are cached per experience because the backbone is frozen after experience 0.
+        """
+        features, labels = [], []
         for experience in test_experiences:
             key = experience.current_experience
             if key not in self._test_features:
                 self._test_features[key] = self.extract_features(experience.dataset)
-            features, y = self._test_features[key]
-            latents.append(self.encode(features))
-            labels.append(y)
-        return torch.cat(latents), torch.cat(labels)
+            features.append(self._test_features[key][0])
+            labels.append(self._test_features[key][1])
+        return torch.cat(features), torch.cat(labels)
+
+    def test_latents(self, test_experiences) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encode the test data of the given experiences into (N, k) latents, with their (N,) labels."""
+        features, labels = self.test_features(test_experiences)
+        return self.encode(features), labels
 
     def evaluate_seen(self, test_experiences) -> dict:
-        """Top-1 and top-3 accuracy (%) of the seen classes' test data against all current references."""
+        """Top-1 and top-3 accuracy (%) of the seen classes' test data against all current references.
+
+        With head expansion, ``head_top1`` and ``head_top3`` score the grown
+        output layer's softmax on the same samples.
+        """
         latents, labels = self.test_latents(test_experiences)
-        return topk_accuracy(latents, labels, self.references, self.distance)
+        result = topk_accuracy(latents, labels, self.references, self.distance)
+        if self.expand_head:
+            features, _ = self.test_features(test_experiences)
+            ranked = head_predictions(self.model.head, features.to(self.device)).cpu()  # (N, 3) global ids
+            hits = ranked == labels.unsqueeze(1)
+            result["head_top1"] = 100.0 * float(hits[:, :1].any(dim=1).float().mean())
+            result["head_top3"] = 100.0 * float(hits.any(dim=1).float().mean())
+        return result
 
     def final_mappings(self, test_experiences) -> dict:
         """The five mappings, with T the base classes and U every class added later."""
