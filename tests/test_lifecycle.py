@@ -41,7 +41,7 @@ class Recorder:
     @hookimpl
     def after_head_expanded(self, strategy, head, new_classes):
         self.calls.append(("after_head_expanded", {
-            "strategy": strategy, "head": head, "new_classes": list(new_classes), "out_features": head.out_features,
+            "strategy": strategy, "head": head, "new_classes": list(new_classes), "active_units": int(head.active_units.sum()),
         }))
 
     @hookimpl
@@ -57,7 +57,7 @@ recorder = Recorder()
 
 @pytest.fixture(scope="module")
 def recorded_run(tmp_path_factory, shared_data, data_cache_dir):
-    """Run emnist-incremental on FEMNIST (R0, one epoch) with a recorder loaded by --plugin spec."""
+    """Run emnist-incremental on FEMNIST (R0, one epoch, growing head) with a recorder loaded by --plugin spec."""
     folder = tmp_path_factory.mktemp("lifecycle-plugin")
     (folder / "lifecycle_recorder.py").write_text(textwrap.dedent(RECORDER_MODULE), encoding="utf-8")
     with pytest.MonkeyPatch.context() as patch:
@@ -66,7 +66,7 @@ def recorded_run(tmp_path_factory, shared_data, data_cache_dir):
         plugin_manager = get_plugin_manager(local_plugins=["lifecycle_recorder:recorder"])
         request = EvaluateRequest(
             config=get_preset("default", epochs=1), stream="emnist-incremental", source="femnist",
-            data_dir=shared_data, download=False, split="R0", seed=0,
+            data_dir=shared_data, download=False, split="R0", seed=0, expand_head=True,
         )
         results = run_evaluate(request, plugin_manager, collect_components(plugin_manager))
         recorder = sys.modules["lifecycle_recorder"].recorder
@@ -140,7 +140,6 @@ def test_hooks_share_one_strategy(recorded_run):
     assert len(strategies) == 1
 
 
-@pytest.mark.skip(reason="head expansion is not built yet, so nothing calls after_head_expanded")
 def test_after_head_expanded_arguments(recorded_run):
     results, calls = recorded_run
     expanded = calls_of(calls, "after_head_expanded")
@@ -148,4 +147,23 @@ def test_after_head_expanded_arguments(recorded_run):
     assert len(expanded) == len(results["experiences"]) - 1
     for call, experience in zip(expanded, results["experiences"][1:]):
         assert sorted(call["new_classes"]) == class_ids(experience["new_classes"])
-        assert call["out_features"] == len(experience["seen_classes"])
+        assert call["active_units"] == len(experience["seen_classes"])
+
+
+# The same run checks head growth end to end, because it grows the head at every experience.
+
+
+def test_expanded_head_scores_every_experience(recorded_run):
+    results, _ = recorded_run
+    for experience in results["experiences"]:
+        assert 0.0 <= experience["head_top1"] <= experience["head_top3"] <= 100.0
+    # Chance over 35 classes is under 3%; imprinted rows keep the head far above it.
+    assert results["experiences"][-1]["head_top1"] > 20.0
+
+
+def test_novelty_auroc_above_chance(recorded_run):
+    results, _ = recorded_run
+    *earlier, last = results["experiences"]
+    for experience in earlier:
+        assert experience["novelty_auroc"] > 60.0
+    assert last["novelty_auroc"] is None

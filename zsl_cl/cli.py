@@ -29,7 +29,7 @@ def _register_optional_commands() -> None:
     # so the evaluate job runs while the others are built.
     import importlib
 
-    for module_name, command_name in (("zsl_cl.commands.plugins", "plugins"),):
+    for module_name, command_name in (("zsl_cl.commands.plugins", "plugins"), ("zsl_cl.commands.reproduce", "reproduce"), ("zsl_cl.commands.compare", "compare"),):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as error:

@@ -16,17 +16,34 @@ __all__ = ["experience_table", "summary_table", "write_json", "check_output_path
 
 def experience_table(record: dict) -> Table:
     """One experience: which classes arrived, accuracy on every class seen so far, adaptation time."""
+    if "known_accuracy" in record:
+        return open_world_table(record)
     table = Table(title=f"Experience {record['index']}", title_justify="left")
-    table.add_column("new classes")
-    table.add_column("seen", justify="right")
-    table.add_column("top-1 %", justify="right")
-    table.add_column("top-3 %", justify="right")
-    table.add_column("adapt ms", justify="right")
+    columns = ["new classes", "seen", "top-1 %", "top-3 %"]
+    cells = ["".join(record["new_classes"]), str(len(record["seen_classes"])), f"{record['accuracy']:.1f}", f"{record['top3']:.1f}"]
+    if "head_top1" in record:
+        columns += ["head top-1 %", "head top-3 %"]
+        cells += [f"{record['head_top1']:.1f}", f"{record['head_top3']:.1f}"]
+    if record.get("novelty_auroc") is not None:
+        columns.append("novelty AUROC %")
+        cells.append(f"{record['novelty_auroc']:.1f}")
+    columns.append("adapt ms")
+    cells.append(f"{1000 * record['adapt_seconds']:.1f}")
+    for name in columns:
+        table.add_column(name, justify="left" if name == "new classes" else "right")
+    table.add_row(*cells)
+    return table
+
+
+def open_world_table(record: dict) -> Table:
+    """One open-world experience: known-class accuracy, clustering of the novel samples, classes found."""
+    table = Table(title=f"Experience {record['index']} (open world)", title_justify="left")
+    for name in ("known acc %", "novel cluster acc %", "classes found / true", "flagged %", "novelty AUROC %", "adapt ms"):
+        table.add_column(name, justify="right")
+    auroc = "-" if record["novelty_auroc"] is None else f"{record['novelty_auroc']:.1f}"
     table.add_row(
-        "".join(record["new_classes"]),
-        str(len(record["seen_classes"])),
-        f"{record['accuracy']:.1f}",
-        f"{record['top3']:.1f}",
+        f"{record['known_accuracy']:.1f}", f"{record['novel_cluster_accuracy']:.1f}",
+        f"{record['classes_found']} / {record['classes_true']}", f"{record['flagged_share']:.1f}", auroc,
         f"{1000 * record['adapt_seconds']:.1f}",
     )
     return table
@@ -34,6 +51,8 @@ def experience_table(record: dict) -> Table:
 
 def summary_table(results: dict) -> Table:
     """The five mappings after the last experience, top-1 and top-3 in percent."""
+    if "open_world" in results:
+        return open_world_table(results["open_world"]["experiences"][-1])
     table = Table(title=f"Final: {results['stream']} on {results['source']}, seed {results['seed']}", title_justify="left")
     table.add_column("mapping")
     table.add_column("top-1 %", justify="right")

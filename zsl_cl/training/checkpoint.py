@@ -1,6 +1,6 @@
 """Checkpoints of the evaluate job: the SAE strategy's state after each complete experience.
 
-A checkpoint folder holds ``checkpoint.json`` and the tensor files it lists.
+A checkpoint folder contains ``checkpoint.json`` and the tensor files it lists.
 The JSON file stores the run's settings, the records of the complete
 experiences, the strategy's plain attributes, and the name and sha256 of each
 tensor file. Every file is written under a temporary name and renamed into
@@ -26,6 +26,7 @@ import importlib
 import io
 import json
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -63,10 +64,10 @@ STATE_ATTRIBUTES = (
     "timings",
 )
 
-# SAEStrategy attributes that a checkpoint leaves out: the constructor's
-# arguments and what it builds from them, which the resumed run passes
-# again; the validation split, which only experience 0 reads; and the cache
-# of test features, which the frozen backbone gives again.
+# SAEStrategy attributes that a checkpoint leaves out. The constructor's
+# arguments, and what it builds from them, come from the resumed run's own
+# settings. Only experience 0 reads the validation split, and the frozen
+# backbone gives the cached test features again.
 NOT_STATE_ATTRIBUTES = (
     "config",
     "seed",
@@ -118,7 +119,7 @@ def _encode(value: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any:
     # Tensors move to the tensor files and leave their key; dataclasses keep their class's import path.
     if isinstance(value, torch.Tensor):
         tensors[key] = value
-        return {"tensor": key}
+        return {"tensor": key, "device": str(value.device)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         fields = {field.name: _encode(getattr(value, field.name), f"{key}.{field.name}", tensors) for field in dataclasses.fields(value)}
         return {"dataclass": f"{type(value).__module__}:{type(value).__qualname__}", "fields": fields}
@@ -150,7 +151,8 @@ def restore_strategy(strategy, attributes: dict, tensors: dict[str, torch.Tensor
 
 def _decode(encoded: dict, tensors: dict[str, torch.Tensor]) -> Any:
     if "tensor" in encoded:
-        return tensors[encoded["tensor"]]
+        # Tensor files are read onto the CPU; each tensor goes back to the device it was saved from.
+        return tensors[encoded["tensor"]].to(encoded["device"])
     if "dataclass" in encoded:
         fields = {name: _decode(value, tensors) for name, value in encoded["fields"].items()}
         return _dataclass(encoded["dataclass"])(**fields)
@@ -213,7 +215,7 @@ class CheckpointStore:
         """Create the folder and read its checkpoint when resuming; return the number of complete experiences.
 
         Raises ValueError when the folder cannot be created, when it already
-        holds a checkpoint and ``resume`` is False, and when the checkpoint is
+        contains a checkpoint and ``resume`` is False, and when the checkpoint is
         unreadable or was written with other settings.
         """
         try:
@@ -224,7 +226,7 @@ class CheckpointStore:
             return 0
         if not resume:
             raise ValueError(
-                f"--checkpoint-dir {self.folder} already holds a checkpoint: pass --resume to continue that run, "
+                f"--checkpoint-dir {self.folder} already contains a checkpoint: pass --resume to continue that run, "
                 "or choose an empty folder"
             )
         self.manifest = self._read_manifest()
@@ -303,7 +305,10 @@ class CheckpointStore:
             raise ValueError(f"cannot read checkpoint file {path} ({error.strerror}): {self._fix()}") from None
         if hashlib.sha256(payload).hexdigest() != entry["sha256"]:
             raise ValueError(f"checkpoint file {path} does not match its sha256 in {CHECKPOINT_FILE}, so it is corrupt: {self._fix()}")
-        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        try:
+            return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        except (RuntimeError, pickle.UnpicklingError) as error:
+            raise ValueError(f"cannot load checkpoint file {path} ({_one_line(error)}): {self._fix()}") from None
 
     def _read_manifest(self) -> dict:
         try:

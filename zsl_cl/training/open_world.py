@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -10,7 +12,7 @@ from zsl_cl.core.mappings import predict
 from zsl_cl.core.novelty import novelty_auroc, novelty_scores
 from zsl_cl.data.classes import NUM_CLASSES
 
-__all__ = ["MAX_GROUPS", "open_world_step"]
+__all__ = ["MAX_GROUPS", "open_world_step", "walk_open_world"]
 
 # The most new classes one experience may produce. The strategy is not told
 # how many classes arrive, so this is a cap, not a hint.
@@ -51,3 +53,22 @@ def _score(strategy, scores, predicted, labels, flagged) -> dict:
         "flagged_share": 100.0 * float(flagged.float().mean()),
         "novelty_auroc": novelty_auroc(scores[known], scores[novel]),
     }
+
+
+def walk_open_world(strategy, benchmark, on_experience=None) -> list[dict]:
+    """Adapt to every experience after the first without labels, and return one metrics record each.
+
+    At experience i the pool is the unlabelled test samples of every class that
+    has arrived so far, known or not. Classes found at one experience are
+    known references at the next, so they should not be found again.
+    """
+    records = []
+    for index in range(1, len(benchmark.test_stream)):
+        start = time.perf_counter()
+        latents, labels = strategy.test_latents(benchmark.test_stream[: index + 1])  # (N, k), (N,)
+        metrics = open_world_step(strategy, latents, labels)
+        record = {"index": index, **metrics, "adapt_seconds": time.perf_counter() - start}
+        records.append(record)
+        if on_experience is not None:
+            on_experience(record)
+    return records

@@ -15,7 +15,7 @@ from zsl_cl.core.mappings import five_mappings, topk_accuracy
 from zsl_cl.core.references import ReferenceSet, build_references
 from zsl_cl.core.ridge import one_hot, solve_ridge
 from zsl_cl.core.sae import SAEResult, solve_sae
-from zsl_cl.core.novelty import calibrate_threshold, novelty_scores
+from zsl_cl.core.novelty import calibrate_threshold, novelty_auroc, novelty_scores
 from zsl_cl.data.classes import NUM_CLASSES
 from zsl_cl.streams import draw_references, split_validation
 from zsl_cl.training.head import calibrate_head, head_predictions, imprint_rows
@@ -247,7 +247,13 @@ class SAEStrategy(SupervisedTemplate):
             features.append(self.model.features(x.to(self.device)).cpu())
             labels.append(torch.as_tensor(y))
         self.model.train(was_training)
-        return torch.cat(features), torch.cat(labels).long()
+        features = torch.cat(features)  # (N, 1568)
+        if not bool(torch.isfinite(features).all()):
+            raise ValueError(
+                "the CNN features contain NaN or Inf, so the backbone has diverged or was altered: "
+                "rerun with another --seed or fewer --epochs, and check any --plugin that changes the model"
+            )
+        return features, torch.cat(labels).long()
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """Map (N, 1568) features to (N, k) latent codes through W_l and the SAE encoder."""
@@ -289,6 +295,15 @@ class SAEStrategy(SupervisedTemplate):
             result["head_top1"] = 100.0 * float(hits[:, :1].any(dim=1).float().mean())
             result["head_top3"] = 100.0 * float(hits.any(dim=1).float().mean())
         return result
+
+    def novelty_auroc(self, seen_experiences, future_experiences) -> float | None:
+        """AUROC (%) of the novelty score separating future classes' test data from seen classes'; None at the end."""
+        if len(future_experiences) == 0:
+            return None
+        known, _ = self.test_latents(seen_experiences)
+        novel, _ = self.test_latents(future_experiences)
+        references = self.references.vectors
+        return novelty_auroc(novelty_scores(known, references), novelty_scores(novel, references))
 
     def final_mappings(self, test_experiences) -> dict:
         """The five mappings, with T the base classes and U every class added later."""
