@@ -76,16 +76,6 @@ def test_evaluate_prints_tables(r0_run):
     assert "U->Ω" in completed.stdout
 
 
-@pytest.mark.slow
-def test_evaluate_one_shot_adaptation_is_fast(r0_run):
-    _, results = r0_run
-    # Adapting to later experiences reads one sample per class and does no gradient steps,
-    # so it is orders of magnitude cheaper than experience 0.
-    first = results["experiences"][0]["adapt_seconds"]
-    for e in results["experiences"][1:]:
-        assert e["adapt_seconds"] < first / 20
-
-
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -29,6 +29,7 @@ class Recorder:
     def after_backbone_trained(self, strategy, model):
         self.calls.append(("after_backbone_trained", {
             "strategy": strategy, "model": model, "sae_solved": strategy.sae is not None, "references": strategy.references,
+            "backbone": {name: value.clone() for name, value in model.features.state_dict().items()},
         }))
 
     @hookimpl
@@ -167,3 +168,11 @@ def test_novelty_auroc_above_chance(recorded_run):
     for experience in earlier:
         assert experience["novelty_auroc"] > 60.0
     assert last["novelty_auroc"] is None
+
+
+def test_later_experiences_take_no_gradient_steps(recorded_run):
+    _, calls = recorded_run
+    trained = calls_of(calls, "after_backbone_trained")[0]
+    final = trained["model"].features.state_dict()
+    for name, value in trained["backbone"].items():
+        assert torch.equal(final[name], value), name
