@@ -43,6 +43,10 @@ def mean_std(values: list[float]) -> str:
 
 def print_report(runs: list[dict]) -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    for run in runs:
+        if "open_world" in run["results"]:
+            print(f"{run['split']} seed {run['seed']}: open-world run, {run['wall']:.0f} s; its metrics are in the JSON output")
+    runs = [run for run in runs if "final" in run["results"]]
     header = ["split", "seed", *[f"{m} top1" for m in MAPPINGS], "train s", "wall s"]
     print(" | ".join(header))
     for run in runs:
