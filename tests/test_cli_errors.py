@@ -505,14 +505,12 @@ CASES = [
         ["--source", "nope"],
         "Error: unknown data source 'nope': use one of mnist+emnist, femnist, mnist, emnist",
         command="reproduce",
-        known_issue="reproduce prints its first progress line before it loads the data, so stderr has two lines",
     ),
     Case(
         "reproduce-data-dir-missing",
         ["--data-dir", "{tmp}/missing"],
         "Error: data folder {tmp}/missing not found: pass --data-dir pointing at the folder that contains the data",
         command="reproduce",
-        known_issue="reproduce prints its first progress line before it loads the data, so stderr has two lines",
     ),
 ]
 

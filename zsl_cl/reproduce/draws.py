@@ -74,8 +74,12 @@ def limit_train_per_class(data: CharacterData, limit: int | None, seed: int) -> 
                    train_writers=None if data.train_writers is None else data.train_writers[rows])
 
 
-def train_seed(request: ReproduceRequest, seed: int, plugin_manager, components, progress_plugins=()) -> SeedSession:
-    """Load the data split of ``seed``, build the static stream and fit the backbone, W_l and the SAE."""
+def train_seed(request: ReproduceRequest, seed: int, plugin_manager, components, progress_plugins=(), on_start=None) -> SeedSession:
+    """Load the data split of ``seed``, build the static stream and fit the backbone, W_l and the SAE.
+
+    ``on_start`` is called once the data has loaded, right before training, so
+    a data error is reported before any progress line.
+    """
     from zsl_cl.training.strategy import SAEStrategy
 
     unseen = parse_classes(SPLITS[request.run])
@@ -86,6 +90,8 @@ def train_seed(request: ReproduceRequest, seed: int, plugin_manager, components,
 
     strategy = SAEStrategy(config=request.config, components=components, hook=plugin_manager.hook, seed=seed,
                            device=request.device, plugins=progress_plugins)
+    if on_start is not None:
+        on_start()
     strategy.train(benchmark.train_stream[0])
     return SeedSession(seed=seed, data=data, layout=layout, benchmark=benchmark, strategy=strategy)
 

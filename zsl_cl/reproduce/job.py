@@ -66,8 +66,10 @@ def run_reproduce(request: ReproduceRequest, plugin_manager, components, *, cons
 def _run_seed(request, seed, plugin_manager, components, log, progress_plugins, outcome) -> SeedSession:
     """Train one seed, evaluate its draws at every shot count, and draw the figures on the first seed."""
     started = time.perf_counter()
-    log.print(f"Seed {seed}: training the backbone on the seen classes of {request.run}", highlight=False)
-    session = train_seed(request, seed, plugin_manager, components, progress_plugins)
+    def announce():
+        log.print(f"Seed {seed}: training the backbone on the seen classes of {request.run}", highlight=False)
+
+    session = train_seed(request, seed, plugin_manager, components, progress_plugins, on_start=announce)
     trained = time.perf_counter()
 
     main_shots = request.config.shots
