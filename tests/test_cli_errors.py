@@ -255,7 +255,7 @@ CASES = [
         "Error: no complete EMNIST images/labels pair found in {shared}/EMNIST/raw (looked for "
         "emnist-byclass-train-images-idx3-ubyte[.gz], emnist-byclass-train-labels-idx1-ubyte[.gz], "
         "emnist-byclass-test-images-idx3-ubyte[.gz], emnist-byclass-test-labels-idx1-ubyte[.gz]): "
-        "pass --data-dir pointing at a folder that contains EMNIST/raw/, or allow download",
+        "pass --data-dir pointing at a folder that contains EMNIST/raw/, allow download with --download, or use --source femnist with LEAF FEMNIST shards",
     ),
     Case(
         "data-dir-is-file",
@@ -795,3 +795,18 @@ def test_sigint_exits_130_without_output(tmp_path: Path, small_data: Path, cache
     manifest = json.loads((checkpoints / "checkpoint.json").read_text())
     assert [record["index"] for record in manifest["experiences"]] == [0]
     assert not list(checkpoints.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["evaluate", "--epochs", "abc"], "Error: Invalid value for '--epochs'"),
+        (["evaluate", "--bogus"], "Error: No such option: --bogus; run 'zsl-cl evaluate --help' for the options"),
+        (["nope"], "Error: No such command 'nope'; run 'zsl-cl --help' for the options"),
+    ],
+)
+def test_usage_errors_one_line(args, message):
+    completed = subprocess.run([sys.executable, "-m", "zsl_cl", *args], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().startswith(message)
+    assert len(completed.stderr.strip().splitlines()) == 1

@@ -43,9 +43,30 @@ _register_optional_commands()
 
 
 def main() -> None:
-    """Run the CLI; the console script ``zsl-cl`` points here."""
-    app(prog_name="zsl-cl")
+    """Run the CLI; the console script ``zsl-cl`` points here.
+
+    Click's usage errors (an unknown option, ``--epochs abc``) are printed
+    as one line with exit code 2, like every other input error, instead of
+    typer's multi-line box.
+    """
+    # typer 0.29 ships its own copy of click, so its usage errors are
+    # recognised through the public typer.BadParameter's base class.
+    usage_error = typer.BadParameter.__mro__[1]
+    try:
+        code = app(prog_name="zsl-cl", standalone_mode=False)
+    except usage_error as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            typer.echo(error.ctx.get_help())
+            sys.exit(0)
+        command = error.ctx.command_path if error.ctx is not None else "zsl-cl"
+        message = " ".join(error.format_message().split()).rstrip(".")
+        typer.echo(f"Error: {message}; run '{command} --help' for the options", err=True)
+        sys.exit(error.exit_code)
+    except typer.Abort:
+        typer.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -27,8 +27,9 @@ def experience_table(record: dict) -> Table:
     if record.get("novelty_auroc") is not None:
         columns.append("novelty AUROC %")
         cells.append(f"{record['novelty_auroc']:.1f}")
-    columns.append("adapt ms")
-    cells.append(f"{1000 * record['adapt_seconds']:.1f}")
+    # Experience 0 trains the backbone and solves the SAE; later ones only adapt.
+    columns.append("train s" if record["index"] == 0 else "adapt ms")
+    cells.append(f"{record['adapt_seconds']:.1f}" if record["index"] == 0 else f"{1000 * record['adapt_seconds']:.1f}")
     for name in columns:
         table.add_column(name, justify="left" if name == "new classes" else "right")
     table.add_row(*cells)
@@ -80,6 +81,10 @@ def write_json(path: Path, payload: dict) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
+        # mkstemp creates the file readable by its owner only; give it the usual umask-based mode.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         with os.fdopen(handle, "w") as stream:
             json.dump(payload, stream, indent=2, sort_keys=True)
             stream.write("\n")

@@ -37,7 +37,7 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, help="Write the results as JSON to this file."),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="Save the state after each experience in this folder (created if missing)."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last complete experience saved in --checkpoint-dir."),
-    plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module:attr (repeatable)."),
+    plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module or module:attr (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
 ) -> None:
     """Train on the base classes, then adapt to each later experience from one labelled sample per new class."""

@@ -18,7 +18,7 @@ EMNIST_FILES: dict[str, tuple[str, str]] = {
     "train": ("emnist-byclass-train-images-idx3-ubyte", "emnist-byclass-train-labels-idx1-ubyte"),
     "test": ("emnist-byclass-test-images-idx3-ubyte", "emnist-byclass-test-labels-idx1-ubyte"),
 }
-EMNIST_FIX = "pass --data-dir pointing at a folder that contains EMNIST/raw/, or allow download"
+EMNIST_FIX = "pass --data-dir pointing at a folder that contains EMNIST/raw/, allow download with --download, or use --source femnist with LEAF FEMNIST shards"
 
 # The byclass label numbering, shared by LEAF's FEMNIST: 0-9 digits, 10-35 'A'-'Z', 36-61 'a'-'z'.
 BYCLASS_CLASSES = string.digits + string.ascii_uppercase + string.ascii_lowercase

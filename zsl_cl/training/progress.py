@@ -39,7 +39,7 @@ class RichProgressPlugin(SupervisedPlugin):
         self._loss_sum, self._batches = 0.0, 0
 
     def after_training_iteration(self, strategy, **kwargs):
-        self._loss_sum += float(strategy.loss)
+        self._loss_sum += float(strategy.loss.detach())
         self._batches += 1
         self._progress.update(self._task, advance=1, loss=self._loss_sum / self._batches)
 
