@@ -4,6 +4,8 @@ Every distance returns (N, C) scores where higher means closer, so a classifier 
 the argmax over references. Inputs may be float32 or float64, on the CPU or CUDA. The
 scores are computed with matrix products over the whole batch and never build an
 (N, C, k) difference tensor.
+
+NOTE: the CUDA code paths have not run on a GPU yet, and their tests skip without one.
 """
 
 from __future__ import annotations
@@ -61,16 +63,16 @@ class Cosine:
 class ZScoreCosine:
     """Cosine similarity z-scored per reference over the evaluated batch.
 
-    This follows the SAE authors' MATLAB evaluation code: compute the (N, C) cosine
-    similarity matrix, then standardise each reference's column over the N samples
-    (subtract the column mean, divide by the column standard deviation with N − 1 in
-    the denominator, as MATLAB's ``zscore`` does), and let the argmax pick the class.
-    A column with zero standard deviation is only centred, as in ``zscore``. The
+    This follows the SAE authors' MATLAB evaluation code. It computes the (N, C) cosine
+    similarity matrix and standardises each reference's column over the N samples: it
+    subtracts the column mean and divides by the column standard deviation, with N − 1
+    in the denominator as in MATLAB's ``zscore``. The argmax then picks the class. A
+    column with zero standard deviation is only centred, as in ``zscore``. The
     standardisation stops a reference that is close to every sample from winning
     for all of them.
 
     The distance is transductive. A sample's scores depend on the other samples in
-    the same call, so score the whole evaluation set in one call; splitting it into
+    the same call, so score the whole evaluation set in one call. Splitting it into
     mini-batches changes the predictions.
     """
 
@@ -107,7 +109,7 @@ def ledoit_wolf_shrinkage(residuals: torch.Tensor, covariance: torch.Tensor | No
     The estimator shrinks the sample covariance ``S = Xᵀ X / n`` toward ``μ I`` with
     ``μ = tr(S) / p``, and this is the analytic intensity in [0, 1] that minimises the
     expected Frobenius loss. It matches ``sklearn.covariance.ledoit_wolf_shrinkage``
-    with ``assume_centered=True``. Pass ``covariance`` when it is already computed.
+    with ``assume_centered=True`` (the tests compare with scikit-learn 1.9.1 when installed). Pass ``covariance`` when it is already computed.
     """
     n, p = residuals.shape
     if covariance is None:

@@ -76,8 +76,9 @@ class EighSolver:
     ``W = Ua [(Uaᵀ C Ub) / (la_i + lb_j)] Ubᵀ``. This needs no real Schur form, which
     is what makes Bartels–Stewart slow for large d.
 
-    CUDA inputs use ``torch.linalg.eigh`` for both matrices. CPU inputs by default take
-    the LAPACK path of :func:`solve_tridiagonal_cpu`, which never forms Ub.
+    CUDA inputs use ``torch.linalg.eigh`` for both matrices (:func:`solve_eigh`). CPU inputs
+    with d > k take the LAPACK path of :func:`solve_tridiagonal_cpu`, which never forms Ub.
+    NOTE: the CUDA path has not run on a GPU yet, and its test skips without one.
 
     Args:
         symmetry_rtol: maximum ``‖M − Mᵀ‖_F / ‖M‖_F`` for A or B to count as symmetric.
@@ -85,13 +86,16 @@ class EighSolver:
         singular_rtol: the equation counts as singular when ``min |la_i + lb_j|`` is at
             most ``singular_rtol · max |la_i + lb_j|``. The default ``None`` uses
             ``max(k, d) · eps`` of float64, the numerical-rank tolerance of
-            ``numpy.linalg.matrix_rank``, below which a denominator cannot be told
-            apart from zero.
-        cpu_backend: ``"lapack"`` (default) for :func:`solve_tridiagonal_cpu`, or
-            ``"torch"`` to use ``torch.linalg.eigh`` on the CPU as well.
+            ``numpy.linalg.matrix_rank``. A smaller denominator cannot be distinguished
+            from zero in float64.
+        cpu_backend: ``"lapack"`` for :func:`solve_tridiagonal_cpu`, ``"torch"`` for
+            :func:`solve_eigh`, or ``"auto"`` (default) for the LAPACK path when d > k.
+            Skipping B's eigenvectors saves time only when B is the larger matrix. For
+            d <= k both paths cost about the same, and the torch path avoids a second
+            BLAS library (scipy's), whose threads compete with torch's on a busy CPU.
     """
 
-    def __init__(self, symmetry_rtol: float = 1e-10, singular_rtol: float | None = None, cpu_backend: str = "lapack") -> None:
+    def __init__(self, symmetry_rtol: float = 1e-10, singular_rtol: float | None = None, cpu_backend: str = "auto") -> None:
         if symmetry_rtol < 0:
             raise ValueError(f"symmetry_rtol must be >= 0, got {symmetry_rtol}")
         if singular_rtol is not None and singular_rtol < 0:
@@ -115,11 +119,16 @@ class EighSolver:
         # eigh and dsytrd read only one triangle, so symmetrise to split rounding-level asymmetry evenly.
         a64 = (a64 + a64.T) / 2
         b64 = (b64 + b64.T) / 2
-        if a64.device.type == "cpu" and self.cpu_backend == "lapack":
+        if self._uses_lapack(a64, b64):
             w = solve_tridiagonal_cpu(a64, b64, c64, self._check_not_singular)
         else:
             w = solve_eigh(a64, b64, c64, self._check_not_singular)
         return w.to(dtype=c.dtype)
+
+    def _uses_lapack(self, a: torch.Tensor, b: torch.Tensor) -> bool:
+        if a.device.type != "cpu" or self.cpu_backend == "torch":
+            return False
+        return self.cpu_backend == "lapack" or b.shape[0] > a.shape[0]
 
     def _warn_fallback(self, offending: dict[str, float]) -> None:
         details = " and ".join(f"{name} (relative asymmetry {value:.1e})" for name, value in offending.items())
@@ -142,11 +151,12 @@ class EighSolver:
         if smallest <= rtol * largest:
             raise ValueError(
                 f"Sylvester equation A W + W B = C is singular: the smallest |la_i + lb_j| is {smallest:.3e}, "
-                f"at most {rtol:.1e} x the largest ({largest:.3e}); increase λ or check that X has rank d so that B is positive definite"
+                f"at most {rtol:.1e} x the largest ({largest:.3e}). Use λ > 0 and check that X has rank d "
+                f"(at least d samples, no collinear features) so that B = λ X Xᵀ is positive definite"
             )
 
 
-CPU_BACKENDS = ("lapack", "torch")
+CPU_BACKENDS = ("auto", "lapack", "torch")
 
 
 def solve_eigh(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, check_denominators) -> torch.Tensor:
@@ -192,9 +202,12 @@ def _solve_shifted_tridiagonal(diagonal: np.ndarray, off_diagonal: np.ndarray, s
     y = np.empty_like(rhs)
     for i, shift in enumerate(shifts):
         # T is symmetric, so y_i (T + shift I) = rhs_i is the column system (T + shift I) y_iᵀ = rhs_iᵀ.
-        *_, solution, info = scipy.linalg.lapack.dgtsv(off_diagonal, diagonal - shift, off_diagonal, rhs[i])
+        *_, solution, info = scipy.linalg.lapack.dgtsv(off_diagonal, diagonal + shift, off_diagonal, rhs[i])
         if info != 0:
-            raise ValueError(f"Sylvester equation A W + W B = C is singular: T + la_{i} I has a zero pivot at row {info}; increase λ or check the inputs")
+            raise ValueError(
+                f"Sylvester equation A W + W B = C is singular: T + la_{i} I has a zero pivot at row {info}. "
+                f"Use λ > 0 and check that X has rank d so that B = λ X Xᵀ is positive definite"
+            )
         y[i] = solution
     return y
 

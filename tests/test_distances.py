@@ -228,6 +228,18 @@ def test_ledoit_wolf_matches_outer_product_formula():
     assert 0.0 < expected < 1.0
 
 
+@pytest.mark.parametrize(("n", "p"), [(15, 4), (30, 100), (1000, 10)])
+def test_ledoit_wolf_matches_sklearn(n, p):
+    # scikit-learn is not a dependency; this cross-check runs only where it is installed.
+    covariance = pytest.importorskip("sklearn.covariance")
+    generator = torch.Generator().manual_seed(12)
+    residuals = torch.randn(n, p, generator=generator, dtype=torch.float64) * torch.logspace(-1, 1, p, dtype=torch.float64)
+
+    expected = covariance.ledoit_wolf_shrinkage(residuals.numpy(), assume_centered=True, block_size=10**6)
+
+    assert ledoit_wolf_shrinkage(residuals) == pytest.approx(expected, rel=1e-10)
+
+
 def test_ledoit_wolf_extremes():
     generator = torch.Generator().manual_seed(6)
     isotropic = torch.randn(200, 50, generator=generator, dtype=torch.float64)

@@ -8,11 +8,17 @@ import pytest
 import torch
 
 from zsl_cl.plugin_manager import collect_components, get_plugin_manager
+import zsl_cl.plugins.solvers as solvers_module
 from zsl_cl.plugins.solvers import EighSolver, ScipySolver, relative_residual
 
-# The eigh solver runs its LAPACK tridiagonal path on the CPU by default; "eigh-torch"
-# forces the torch.linalg.eigh path that CUDA inputs take.
-SOLVER_VARIANTS = {"scipy": ("scipy", {}), "eigh": ("eigh", {}), "eigh-torch": ("eigh", {"cpu_backend": "torch"})}
+# The eigh solver picks its CPU path by shape, and these variants force each path on every size.
+# "eigh-torch" runs the torch.linalg.eigh path that CUDA inputs take.
+SOLVER_VARIANTS = {
+    "scipy": ("scipy", {}),
+    "eigh": ("eigh", {}),
+    "eigh-lapack": ("eigh", {"cpu_backend": "lapack"}),
+    "eigh-torch": ("eigh", {"cpu_backend": "torch"}),
+}
 EIGH_BACKENDS = ["lapack", "torch"]
 
 
@@ -46,7 +52,7 @@ def random_spd(size: int, seed: int) -> torch.Tensor:
 def kronecker_solve(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """Solve A W + W B = C densely through (I ⊗ A + Bᵀ ⊗ I) vec(W) = vec(C), vec stacking columns."""
     k, d = c.shape
-    # torch.kron rejects a transposed view in torch 2.14, hence the contiguous copy.
+    # torch.kron raises on a transposed view in torch 2.14.1, hence the contiguous copy.
     operator = torch.kron(torch.eye(d, dtype=a.dtype), a) + torch.kron(b.T.contiguous(), torch.eye(k, dtype=a.dtype))
     vec_w = torch.linalg.solve(operator, c.T.reshape(-1))
     return vec_w.reshape(d, k).T
@@ -164,7 +170,7 @@ def test_eigh_raises_for_opposite_eigenvalues(backend):
     b = torch.diag(torch.tensor([-2.0, 5.0], dtype=torch.float64))
     c = torch.ones(3, 2, dtype=torch.float64)
 
-    with pytest.raises(ValueError, match=r"singular: the smallest \|la_i \+ lb_j\| is 0\.000e\+00.*increase λ"):
+    with pytest.raises(ValueError, match=r"singular: the smallest \|la_i \+ lb_j\| is 0\.000e\+00.*Use λ > 0"):
         EighSolver(cpu_backend=backend)(a, b, c)
 
 
@@ -210,8 +216,26 @@ def test_rejects_nan_input(solver):
 
 
 def test_eigh_rejects_unknown_backend():
-    with pytest.raises(ValueError, match="unknown cpu_backend 'cuda': choose one of lapack, torch"):
+    with pytest.raises(ValueError, match="unknown cpu_backend 'cuda': choose one of auto, lapack, torch"):
         EighSolver(cpu_backend="cuda")
+
+
+@pytest.mark.parametrize(("k", "d", "expected"), [(8, 20, True), (20, 8, False), (10, 10, False)])
+def test_eigh_auto_backend_choice(monkeypatch, k, d, expected):
+    calls = []
+    original = solvers_module.solve_tridiagonal_cpu
+
+    def spy(*args):
+        calls.append(args[1].shape)
+        return original(*args)
+
+    monkeypatch.setattr(solvers_module, "solve_tridiagonal_cpu", spy)
+    a, b, c = make_sae_problem(k=k, d=d, n=100, classes=3)
+
+    w = EighSolver()(a, b, c)
+
+    assert (len(calls) == 1) is expected
+    assert relative_residual(a, b, c, w) <= 1e-10
 
 
 def test_eigh_handles_single_column():
