@@ -13,6 +13,8 @@ import sys
 import typer
 
 from zsl_cl.commands.evaluate import evaluate
+from zsl_cl.commands.plugins import plugins
+from zsl_cl.commands.reproduce import reproduce
 
 app = typer.Typer(
     name="zsl-cl",
@@ -22,24 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(evaluate)
-
-
-def _register_optional_commands() -> None:
-    # Commands are added in their own modules; a missing one is skipped here,
-    # so the evaluate job runs while the others are built.
-    import importlib
-
-    for module_name, command_name in (("zsl_cl.commands.plugins", "plugins"), ("zsl_cl.commands.reproduce", "reproduce"), ("zsl_cl.commands.compare", "compare"),):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as error:
-            if error.name != module_name:
-                raise
-            continue
-        app.command(name=command_name)(getattr(module, command_name))
-
-
-_register_optional_commands()
+app.command()(plugins)
+app.command()(reproduce)
 
 
 def main() -> None:
