@@ -447,8 +447,8 @@ CASES = [
     Case(
         "features-nan-later-experience",
         ["--plugin", "{plugin}:NanBackbone"],
-        "Error: the CNN features of experience 1 contain NaN or Inf, so the backbone has diverged or was altered: "
-        "rerun with another --seed or fewer --epochs, and check any --plugin that changes the model",
+        "Error: the CNN features of the test data of experience 0 contain NaN or Inf, so the backbone has diverged "
+        "or was altered: rerun with another --seed or fewer --epochs, and check any --plugin that changes the model",
         trains=True,
         plugins=True,
     ),

@@ -247,13 +247,7 @@ class SAEStrategy(SupervisedTemplate):
             features.append(self.model.features(x.to(self.device)).cpu())
             labels.append(torch.as_tensor(y))
         self.model.train(was_training)
-        features = torch.cat(features)  # (N, 1568)
-        if not bool(torch.isfinite(features).all()):
-            raise ValueError(
-                "the CNN features contain NaN or Inf, so the backbone has diverged or was altered: "
-                "rerun with another --seed or fewer --epochs, and check any --plugin that changes the model"
-            )
-        return features, torch.cat(labels).long()
+        return torch.cat(features), torch.cat(labels).long()
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
         """Map (N, 1568) features to (N, k) latent codes through W_l and the SAE encoder."""
@@ -271,6 +265,11 @@ class SAEStrategy(SupervisedTemplate):
             key = experience.current_experience
             if key not in self._test_features:
                 self._test_features[key] = self.extract_features(experience.dataset)
+                if not bool(torch.isfinite(self._test_features[key][0]).all()):
+                    raise ValueError(
+                        f"the CNN features of the test data of experience {key} contain NaN or Inf, so the backbone "
+                        "has diverged or was altered: rerun with another --seed or fewer --epochs, and check any --plugin that changes the model"
+                    )
             features.append(self._test_features[key][0])
             labels.append(self._test_features[key][1])
         return torch.cat(features), torch.cat(labels)
