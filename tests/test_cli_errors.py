@@ -13,6 +13,7 @@ registered solvers, and the fields named in ``Case.volatile`` match any text.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import json
 import os
@@ -620,6 +621,8 @@ def case_params() -> list:
     params = []
     for case in CASES:
         marks = [pytest.mark.xfail(strict=True, reason=case.known_issue)] if case.known_issue else []
+        if case.command == "compare" and importlib.util.find_spec("zsl_cl.commands.compare") is None:
+            marks.append(pytest.mark.skip(reason="this build has no compare command"))
         params.append(pytest.param(case, id=case.id, marks=marks))
     return params
 

@@ -161,12 +161,7 @@ def run_evaluate(
         mappings = strategy.final_mappings(benchmark.test_stream)
 
     return {
-        "stream": request.stream,
-        "source": request.source,
-        "seed": request.seed,
-        "preset": request.preset,
-        "config": request.describe(),
-        "data": data_summary,
+        **_results_header(request, data_summary),
         "experiences": experiences,
         "final": {"accuracy": experiences[-1]["accuracy"], "mappings": mappings},
         "timing": {
@@ -200,12 +195,7 @@ def _run_open_world(request, plugin_manager, components, benchmark, data_summary
             on_experience(base)
         records = walk_open_world(strategy, benchmark, on_experience=on_experience)
     return {
-        "stream": request.stream,
-        "source": request.source,
-        "seed": request.seed,
-        "preset": request.preset,
-        "config": request.describe(),
-        "data": data_summary,
+        **_results_header(request, data_summary),
         "experiences": [base],
         "open_world": {"novelty_threshold": strategy.novelty_threshold, "experiences": records},
         "timing": {**strategy.timings, "total_seconds": time.perf_counter() - started},
@@ -270,6 +260,18 @@ def _run_experience(strategy, train_exp, test_stream, plugin_manager) -> dict:
     record["novelty_auroc"] = strategy.novelty_auroc(test_stream[: index + 1], test_stream[index + 1 :])
     plugin_manager.hook.after_experience_evaluated(strategy=strategy, experience_index=index, metrics=record)
     return record
+
+
+def _results_header(request: EvaluateRequest, data_summary: dict) -> dict:
+    """Return the keys that open every results dict: what ran, on which data, with which settings."""
+    return {
+        "stream": request.stream,
+        "source": request.source,
+        "seed": request.seed,
+        "preset": request.preset,
+        "config": request.describe(),
+        "data": data_summary,
+    }
 
 
 def _names(classes) -> list[str]:
