@@ -12,6 +12,7 @@ import sys
 
 import typer
 
+from zsl_cl.commands.compare import compare
 from zsl_cl.commands.evaluate import evaluate
 from zsl_cl.commands.plugins import plugins
 from zsl_cl.commands.reproduce import reproduce
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command()(evaluate)
 app.command()(plugins)
 app.command()(reproduce)
+app.command()(compare)
 
 
 def main() -> None:
