@@ -15,7 +15,7 @@ __all__ = ["experience_table", "summary_table", "write_json", "check_output_path
 
 
 def experience_table(record: dict) -> Table:
-    """One experience: which classes arrived, accuracy on every class seen so far, adaptation time."""
+    """Build the table of one experience: the classes that arrived, accuracy on every class seen so far, and time."""
     if "known_accuracy" in record:
         return open_world_table(record)
     table = Table(title=f"Experience {record['index']}", title_justify="left")
@@ -37,7 +37,7 @@ def experience_table(record: dict) -> Table:
 
 
 def open_world_table(record: dict) -> Table:
-    """One open-world experience: known-class accuracy, clustering of the novel samples, classes found."""
+    """Build the table of one open-world experience: known-class accuracy, novel-sample clustering, classes found."""
     table = Table(title=f"Experience {record['index']} (open world)", title_justify="left")
     for name in ("known acc %", "novel cluster acc %", "classes found / true", "flagged %", "novelty AUROC %", "adapt ms"):
         table.add_column(name, justify="right")
@@ -51,7 +51,7 @@ def open_world_table(record: dict) -> Table:
 
 
 def summary_table(results: dict) -> Table:
-    """The five mappings after the last experience, top-1 and top-3 in percent."""
+    """Build the final table: the five mappings after the last experience, top-1 and top-3 in percent."""
     if "open_world" in results:
         return open_world_table(results["open_world"]["experiences"][-1])
     table = Table(title=f"Final: {results['stream']} on {results['source']}, seed {results['seed']}", title_justify="left")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import io
 import time
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -54,16 +53,15 @@ def train_backbone(base_experience, config: SAEConfig, seed: int, device: str = 
     importances accumulated here use it.
     """
     from zsl_cl._avalanche import IncrementalClassifier, SupervisedTemplate
-    from zsl_cl.compare._avalanche import EvaluationPlugin, SynapticIntelligencePlugin
+    from zsl_cl.compare._avalanche import SynapticIntelligencePlugin
+    from zsl_cl.training.strategy import silent_evaluator
     from zsl_cl.compare.fixes import copied_si_parameters
 
     torch.manual_seed(seed)  # the initial weights and the mini-batch order, as in SAEStrategy
     model = CharacterCNN(IncrementalClassifier(FEATURE_DIM, initial_out_features=2))
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
     observer = SynapticIntelligencePlugin(si_lambda=0.0, eps=si_eps)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="No loggers specified")
-        evaluator = EvaluationPlugin(loggers=[])
+    evaluator = silent_evaluator()
     template = SupervisedTemplate(
         model=model,
         optimizer=optimizer,

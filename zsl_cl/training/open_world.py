@@ -14,7 +14,7 @@ from zsl_cl.data.classes import NUM_CLASSES
 
 __all__ = ["MAX_GROUPS", "open_world_step", "walk_open_world"]
 
-# The most new classes one experience may produce. The strategy is not told
+# The maximum number of new classes one experience may produce. The strategy is not given
 # how many classes arrive, so this is a cap, not a hint.
 MAX_GROUPS = 10
 

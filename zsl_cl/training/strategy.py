@@ -23,7 +23,8 @@ from zsl_cl.training.head import calibrate_head, head_predictions, imprint_rows
 __all__ = ["SAEStrategy"]
 
 
-def _silent_evaluator():
+def silent_evaluator():
+    """Return an Avalanche EvaluationPlugin with no loggers, without its warning about that."""
     # Metrics are computed by the strategy over whole test sets, because the
     # z-scored cosine distance needs every evaluated sample at once. Avalanche
     # warns when an evaluator has no loggers, which is intended here.
@@ -68,7 +69,7 @@ class SAEStrategy(SupervisedTemplate):
             eval_mb_size=1024,
             device=device,
             plugins=list(plugins),
-            evaluator=_silent_evaluator(),
+            evaluator=silent_evaluator(),
             eval_every=-1,
         )
         self.config = config
@@ -111,7 +112,7 @@ class SAEStrategy(SupervisedTemplate):
 
     def model_adaptation(self, model=None):
         # The head grows while the backbone trains on the base classes, and
-        # later only when asked to, so it never holds a row that nobody set.
+        # later only when asked to, so it never contains a row that was not set.
         if self.sae is not None and not self.expand_head:
             return self.model
         return super().model_adaptation(model)
@@ -305,7 +306,7 @@ class SAEStrategy(SupervisedTemplate):
         return novelty_auroc(novelty_scores(known, references), novelty_scores(novel, references))
 
     def final_mappings(self, test_experiences) -> dict:
-        """The five mappings, with T the base classes and U every class added later."""
+        """Evaluate the five mappings, with T the base classes and U every class added later."""
         latents, labels = self.test_latents(test_experiences)
         unseen = [c for c in self.references.classes if c not in self.base_classes]
         return five_mappings(latents, labels, self.references, self.base_classes, unseen, self.distance)
