@@ -6,6 +6,7 @@ from .errors import DataError
 from .femnist import FemnistSet, load_femnist
 from .mnist import IdxSet, load_mnist
 from .emnist import load_emnist
+from .normalise import size_normalise
 from .sources import (
     SOURCES,
     CharacterData,
@@ -28,6 +29,7 @@ __all__ = [
     "FemnistSet",
     "IdxSet",
     "check_classes",
+    "size_normalise",
     "class_index",
     "default_cache_dir",
     "default_data_dir",
