@@ -61,6 +61,8 @@ def print_report(runs: list[dict]) -> None:
         print(f"{split} mean ± std over {len(group)} seeds, top-1: " + " | ".join(top1))
         print(f"{split} mean ± std over {len(group)} seeds, top-3: " + " | ".join(top3))
         print(f"{split} wall time per run: {mean_std([r['wall'] for r in group])} s")
+        adapt = [1000 * e["adapt_seconds"] for r in group for e in r["results"]["experiences"][1:]]
+        print(f"{split} adaptation per later experience: {mean_std(adapt)} ms (max {max(adapt):.0f} ms)")
 
 
 def main() -> None:

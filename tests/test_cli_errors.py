@@ -23,7 +23,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -36,6 +36,7 @@ from typer.testing import CliRunner
 
 from zsl_cl.cli import app
 from zsl_cl.commands.errors import user_errors
+from zsl_cl.config import SAEConfig
 from zsl_cl.data.classes import CLASS_NAMES
 from zsl_cl.plugin_manager import collect_components, get_plugin_manager
 from zsl_cl.streams import plan_stream
@@ -192,6 +193,7 @@ class Case:
 
 
 R0_NEW = len(plan_stream(split="R0").new_classes)
+SETTING_NAMES = ", ".join(field.name for field in fields(SAEConfig))
 
 CASES = [
     # ---- unknown names
@@ -346,6 +348,20 @@ CASES = [
     Case("k-negative", ["--k", "-4"], "Error: invalid k -4: use k >= 1"),
     Case("lambda-negative", ["--lambda", "-0.5"], "Error: invalid lambda -0.5: use lambda >= 0"),
     Case("epochs-zero", ["--epochs", "0"], "Error: invalid --epochs 0: use 1 or more"),
+    # ---- --set NAME=VALUE
+    Case("set-without-value", ["--set", "augment"], "Error: invalid --set 'augment': use NAME=VALUE with NAME one of " + SETTING_NAMES),
+    Case("set-unknown-name", ["--set", "colour=red"], "Error: invalid --set 'colour=red': use NAME=VALUE with NAME one of " + SETTING_NAMES),
+    Case("set-bad-bool", ["--set", "augment=maybe"], "Error: invalid --set augment=maybe: use true or false"),
+    Case("set-bad-number", ["--set", "feature_weight=half"], "Error: invalid --set feature_weight=half: use a number"),
+    Case("set-out-of-range", ["--set", "feature_weight=2"], "Error: invalid feature_weight 2.0: use a value from 0 to 1"),
+    Case("set-unknown-head", ["--set", "head=arc"], "Error: invalid head 'arc': use one of linear, cosine"),
+    Case("set-reproduce", ["--set", "reference_views=-2"], "Error: invalid reference_views -2: use 0 or more", command="reproduce"),
+    Case("set-compare", ["--set", "calibration=test"], "Error: invalid calibration 'test': use one of none, validation", command="compare"),
+    Case(
+        "transductive-with-expand-head",
+        ["--transductive", "--expand-head"],
+        "Error: --transductive refines references without labels, which the grown head cannot use: drop --expand-head or --transductive",
+    ),
     Case("shots-zero", ["--shots", "0"], "Error: invalid --shots 0: use 1 or more"),
     Case(
         "shots-more-than-samples",

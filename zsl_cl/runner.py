@@ -178,7 +178,7 @@ def _load_stream(request: EvaluateRequest, layout):
     from zsl_cl.data import default_data_dir, load_source
 
     data = load_source(request.source, request.data_dir or default_data_dir(), seed=request.seed, download=request.download)
-    benchmark = build_stream(data, layout)
+    benchmark = build_stream(data, layout, request.config.size_normalise)
     check_enough_shots(data.train_labels, layout, request.config.shots)
     summary = {"description": data.description, "train_samples": int(len(data.train_labels)), "test_samples": int(len(data.test_labels))}
     return benchmark, summary

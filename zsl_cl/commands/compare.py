@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -27,7 +27,8 @@ def compare(
     unseen: Optional[str] = typer.Option(None, help="Characters that arrive after experience 0, e.g. 2679ELVWY."),
     classes_per_exp: int = typer.Option(3, help="New classes per experience after experience 0."),
     preset: str = typer.Option("default", help="SAE preset and backbone recipe: paper or default."),
-    epochs: Optional[int] = typer.Option(None, help="Training epochs of the backbone and of each later experience (default: the preset's, 4)."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); see docs/results.md."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs of the backbone and of each later experience (default: the preset's: 20, or 4 in paper)."),
     samples_per_class: Optional[int] = typer.Option(None, help="Keep at most this many train and test samples per class, for quick runs."),
     jobs: int = typer.Option(1, help="Jobs run at once in local worker processes (--executor local)."),
     executor: str = typer.Option("local", help="local (worker processes on this machine) or ray (a Ray cluster)."),
@@ -43,14 +44,14 @@ def compare(
         from zsl_cl.compare import CompareRequest, parse_seeds, parse_strategies, run_compare
         from zsl_cl.compare.loggers import parse_loggers
         from zsl_cl.compare.report import failure_lines, summary_table, write_outputs
-        from zsl_cl.config import get_preset
+        from zsl_cl.config import get_preset, parse_settings
 
         logger_names = parse_loggers(loggers)
         if logger_names and output_dir is None:
             raise ValueError(f"--loggers {loggers} writes log files: add --output-dir FOLDER")
         _check_output_dir(output_dir)
         request = CompareRequest(
-            config=get_preset(preset, epochs=epochs), strategies=parse_strategies(strategies), seeds=parse_seeds(seeds),
+            config=get_preset(preset, parse_settings(settings), epochs=epochs), strategies=parse_strategies(strategies), seeds=parse_seeds(seeds),
             budget=budget, buffer_size=buffer_size, preset=preset, source=source, data_dir=data_dir, download=download,
             split=split, unseen=unseen, classes_per_exp=classes_per_exp, samples_per_class=samples_per_class, jobs=jobs,
             executor=executor, ray_address=ray_address, loggers=logger_names, output_dir=output_dir, device=device,

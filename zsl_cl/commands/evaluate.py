@@ -24,7 +24,7 @@ def evaluate(
     base_classes: Optional[int] = typer.Option(None, help="Draw this many base classes with the seed; the rest arrive later."),
     classes_per_exp: int = typer.Option(3, help="New classes per experience after experience 0."),
     seed: int = typer.Option(0, help="Seed for the class order, the split, the reference draws and training."),
-    preset: str = typer.Option("default", help="paper (the study exactly) or default."),
+    preset: str = typer.Option("default", help="default (the recommended recipe) or paper (the study exactly); see docs/results.md."),
     epochs: Optional[int] = typer.Option(None, help="Backbone training epochs (default: the preset's)."),
     k: Optional[int] = typer.Option(None, "--k", help="Latent size of the SAE (default: the preset's, 256)."),
     lam: Optional[float] = typer.Option(None, "--lambda", help="SAE weight λ (default: the preset's, 1)."),
@@ -37,6 +37,8 @@ def evaluate(
     output: Optional[Path] = typer.Option(None, help="Write the results as JSON to this file."),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="Save the state after each experience in this folder (created if missing)."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last complete experience saved in --checkpoint-dir."),
+    transductive: bool = typer.Option(False, "--transductive", help="Also refine new-class references with the experience's unlabelled training data; reads more than one sample per class."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); see docs/results.md."),
     plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module or module:attr (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
 ) -> None:
@@ -44,7 +46,7 @@ def evaluate(
     console = Console(stderr=False)
     errors = Console(stderr=True)
     with user_errors(errors, interrupted=lambda: _interrupted_note(output, checkpoint_dir)):
-        from zsl_cl.config import get_preset
+        from zsl_cl.config import get_preset, parse_settings
         from zsl_cl.plugin_manager import collect_components, get_plugin_manager
         from zsl_cl.report import experience_table, summary_table, write_json
         from zsl_cl.runner import EvaluateRequest, run_evaluate
@@ -52,7 +54,8 @@ def evaluate(
 
         if output is not None:
             check_writable_output(output)
-        config = get_preset(preset, epochs=epochs, k=k, lam=lam, shots=shots, solver=solver, distance=distance)
+        config = get_preset(preset, parse_settings(settings), epochs=epochs, k=k, lam=lam, shots=shots, solver=solver, distance=distance,
+                            transductive=transductive or None)
         plugin_manager = get_plugin_manager(local_plugins=plugin or ())
         components = collect_components(plugin_manager)
         components.solver.get(config.solver)

@@ -20,7 +20,7 @@ def reproduce(
     download: bool = typer.Option(True, "--download/--no-download", help="Download MNIST/EMNIST through torchvision when files are missing."),
     seeds: str = typer.Option("0", help="Comma-separated seeds; each trains its own backbone, e.g. 0,1,2."),
     draws: int = typer.Option(10, help="Independent reference draws per seed."),
-    preset: str = typer.Option("default", help="paper (the study exactly) or default."),
+    preset: str = typer.Option("default", help="default (the recommended recipe) or paper (the study exactly); see docs/results.md."),
     epochs: Optional[int] = typer.Option(None, help="Backbone training epochs (default: the preset's)."),
     shots: Optional[int] = typer.Option(None, help="References per unseen class for the tables, averaged in the latent space (default: 1)."),
     shots_curve: str = typer.Option("1,2,5,10", help="Comma-separated shot counts for the accuracy-against-shots curve, or none."),
@@ -32,6 +32,8 @@ def reproduce(
     train_per_class: Optional[int] = typer.Option(None, help="Use at most this many training images per class, for a quick check (default: all)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     output_dir: Optional[Path] = typer.Option(None, help="Folder for table1.json, the CSV tables and the PNG figures, created if missing (default: out/reproduce-RUN)."),
+    transductive: bool = typer.Option(False, "--transductive", help="Also refine new-class references with the experience's unlabelled training data; reads more than one sample per class."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); see docs/results.md."),
     plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module:attr (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the tables."),
 ) -> None:
@@ -39,13 +41,14 @@ def reproduce(
     console = Console()
     errors = Console(stderr=True)
     with user_errors(errors):
-        from zsl_cl.config import get_preset
+        from zsl_cl.config import get_preset, parse_settings
         from zsl_cl.plugin_manager import collect_components, get_plugin_manager
         from zsl_cl.reproduce.job import run_reproduce
         from zsl_cl.reproduce.request import ReproduceRequest, parse_int_list
         from zsl_cl.training.progress import RichProgressPlugin
 
-        config = get_preset(preset, epochs=epochs, shots=shots, solver=solver, distance=distance)
+        config = get_preset(preset, parse_settings(settings), epochs=epochs, shots=shots, solver=solver, distance=distance,
+                            transductive=transductive or None)
         plugin_manager = get_plugin_manager(local_plugins=plugin or ())
         components = collect_components(plugin_manager)
         components.solver.get(config.solver)

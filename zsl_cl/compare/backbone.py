@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from zsl_cl.config import SAEConfig
-from zsl_cl.core.cnn import FEATURE_DIM, CharacterCNN
+from zsl_cl.core.cnn import CharacterCNN
 
 __all__ = ["SharedBackbone", "train_backbone"]
 
@@ -52,15 +52,19 @@ def train_backbone(base_experience, config: SAEConfig, seed: int, device: str = 
     experience 0. ``si_eps`` must be the SI strategy's damping, because the
     importances accumulated here use it.
     """
-    from zsl_cl._avalanche import IncrementalClassifier, SupervisedTemplate
+    from zsl_cl._avalanche import SupervisedTemplate
     from zsl_cl.compare._avalanche import SynapticIntelligencePlugin
     from zsl_cl.training.strategy import silent_evaluator
     from zsl_cl.compare.fixes import copied_si_parameters
+    from zsl_cl.training.recipe import HoldOutPlugin, build_backbone, build_optimizer, recipe_plugins
+    from zsl_cl.training.strategy import HOLD_OUT_FRACTION
 
     torch.manual_seed(seed)  # the initial weights and the mini-batch order, as in SAEStrategy
-    model = CharacterCNN(IncrementalClassifier(FEATURE_DIM, initial_out_features=2))
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+    model = build_backbone(config)
+    optimizer = build_optimizer(model, config)
     observer = SynapticIntelligencePlugin(si_lambda=0.0, eps=si_eps)
+    # The SAE calibrates on base samples its backbone never trained on, so they are held out here too.
+    hold_out = [HoldOutPlugin(HOLD_OUT_FRACTION, seed)] if config.calibration == "validation" else []
     evaluator = silent_evaluator()
     template = SupervisedTemplate(
         model=model,
@@ -70,7 +74,7 @@ def train_backbone(base_experience, config: SAEConfig, seed: int, device: str = 
         train_epochs=config.epochs,
         eval_mb_size=1024,
         device=device,
-        plugins=[observer],
+        plugins=[*recipe_plugins(config, seed), *hold_out, observer],
         evaluator=evaluator,
         eval_every=-1,
     )

@@ -37,6 +37,7 @@ class StreamSpec:
     unseen: str | None = None
     classes_per_exp: int = 3
     samples_per_class: int | None = None  # cap on train and test samples per class, for quick runs
+    size_normalise: bool = False  # crop each image to its ink and centre it, as the preset asks
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def load_stream(stream: StreamSpec, seed: int):
     data = load_source(stream.source, stream.data_dir, seed=seed, download=stream.download)
     if stream.samples_per_class is not None:
         data = cap_samples(data, stream.samples_per_class, seed)
-    return build_stream(data, layout), layout
+    return build_stream(data, layout, stream.size_normalise), layout
 
 
 def cap_samples(data, per_class: int, seed: int):

@@ -29,6 +29,7 @@ def plan_jobs(request: CompareRequest) -> Plan:
         unseen=request.unseen,
         classes_per_exp=request.classes_per_exp,
         samples_per_class=request.samples_per_class,
+        size_normalise=request.config.size_normalise,
     )
     # Local workers split the cores between them. Each Ray task reserves one CPU.
     threads = max(1, (os.cpu_count() or 1) // request.jobs) if request.executor == "local" else 1

@@ -22,6 +22,8 @@ MAPPINGS: dict[str, tuple[str, str]] = {
 def predict(samples: torch.Tensor, references: ReferenceSet, distance: Distance, k: int = 1) -> torch.Tensor:
     """Return the (N, k) global class ids of the k closest references for each sample."""
     scores = distance.scores(samples, references.vectors.to(samples.dtype))  # (N, C)
+    if references.offsets is not None:
+        scores = scores + references.offsets.to(scores)
     k = min(k, len(references))
     top = scores.topk(k, dim=1).indices  # (N, k) rows of references
     return torch.tensor(references.classes, device=top.device)[top]

@@ -16,11 +16,13 @@ class ReferenceSet:
     classes: list[int]
     vectors: torch.Tensor  # (C, k)
     sources: list[str]  # "mean" (all labelled training data), "shot" (labelled references) or "discovered"
+    offsets: torch.Tensor | None = None  # (C,) added to each reference's score; None adds nothing
 
     def subset(self, classes: list[int]) -> "ReferenceSet":
         """Return the references of ``classes``, in that order."""
         rows = [self.classes.index(c) for c in classes]
-        return ReferenceSet(list(classes), self.vectors[rows], [self.sources[r] for r in rows])
+        offsets = None if self.offsets is None else self.offsets[rows]
+        return ReferenceSet(list(classes), self.vectors[rows], [self.sources[r] for r in rows], offsets)
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -44,12 +46,15 @@ def build_references(
     shot_latents: torch.Tensor,
     shot_labels: torch.Tensor,
     shot_classes: list[int],
+    seen_offset: float = 0.0,
 ) -> ReferenceSet:
     """Rebuild the references over Ω = seen ∪ shot classes.
 
     Seen classes get the mean of their training latents. Each one-shot class
     gets the mean of its labelled shots, which is the single reference itself
-    when there is one shot per class.
+    when there is one shot per class. ``seen_offset`` is subtracted from the
+    score of every seen-class reference: a class mean is closer to its own
+    samples than one sample is, which biases predictions towards seen classes.
     """
     parts, sources = [], []
     if seen_classes:
@@ -58,4 +63,7 @@ def build_references(
     if shot_classes:
         parts.append(class_means(shot_latents, shot_labels, shot_classes))
         sources += ["shot"] * len(shot_classes)
-    return ReferenceSet(list(seen_classes) + list(shot_classes), torch.cat(parts), sources)
+    offsets = None
+    if seen_offset:
+        offsets = torch.tensor([-seen_offset if source == "mean" else 0.0 for source in sources], dtype=torch.float64)
+    return ReferenceSet(list(seen_classes) + list(shot_classes), torch.cat(parts), sources, offsets)

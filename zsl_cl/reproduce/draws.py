@@ -86,7 +86,7 @@ def train_seed(request: ReproduceRequest, seed: int, plugin_manager, components,
     layout = plan_stream(split=request.run, classes_per_exp=len(unseen), seed=seed)
     data = load_source(request.source, request.data_dir or default_data_dir(), seed=seed, download=request.download)
     data = limit_train_per_class(data, request.train_per_class, seed)
-    benchmark = build_stream(data, layout)
+    benchmark = build_stream(data, layout, request.config.size_normalise)
 
     strategy = SAEStrategy(config=request.config, components=components, hook=plugin_manager.hook, seed=seed,
                            device=request.device, plugins=progress_plugins)

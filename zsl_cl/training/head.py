@@ -44,6 +44,11 @@ def imprint_rows(head, features: torch.Tensor, labels: torch.Tensor, calibration
     linear = head.classifier
     mu = calibration.feature_mean
     classes = sorted(set(labels.tolist()))
+    if getattr(head, "scale", None) is not None:
+        # A cosine head ignores row length and bias: the row is the mean reference feature itself.
+        for c in classes:
+            linear.weight[c] = features[labels == c].mean(dim=0)
+        return classes
     for c in classes:
         offset = features[labels == c].mean(dim=0) - mu  # (1568,)
         distance = offset.norm().clamp_min(1e-12)

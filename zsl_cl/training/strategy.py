@@ -5,20 +5,29 @@ from __future__ import annotations
 import time
 import warnings
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 
-from zsl_cl._avalanche import EvaluationPlugin, IncrementalClassifier, SupervisedTemplate
+from zsl_cl._avalanche import EvaluationPlugin, SupervisedTemplate
 from zsl_cl.config import SAEConfig
+from zsl_cl.core.calibration import seen_offset
 from zsl_cl.core.cnn import FEATURE_DIM, CharacterCNN
 from zsl_cl.core.mappings import five_mappings, topk_accuracy
-from zsl_cl.core.references import ReferenceSet, build_references
+from zsl_cl.core.references import ReferenceSet, build_references, class_means
 from zsl_cl.core.ridge import one_hot, solve_ridge
 from zsl_cl.core.sae import SAEResult, solve_sae
 from zsl_cl.core.novelty import calibrate_threshold, novelty_auroc, novelty_scores
 from zsl_cl.data.classes import NUM_CLASSES
-from zsl_cl.streams import draw_references, split_validation
+from zsl_cl.streams import draw_references
 from zsl_cl.training.head import calibrate_head, head_predictions, imprint_rows
+from zsl_cl.training.recipe import HoldOutPlugin, build_backbone, build_optimizer, random_affine, recipe_plugins
+
+# Share of the base training data held out when the validation calibration or the novelty threshold needs it.
+HOLD_OUT_FRACTION = 0.1
+# Assignment and update rounds of the transductive refinement; it settles within a few.
+TRANSDUCTIVE_ROUNDS = 5
 
 __all__ = ["SAEStrategy"]
 
@@ -57,9 +66,16 @@ class SAEStrategy(SupervisedTemplate):
         expand_head: bool = False,
         validation_fraction: float = 0.0,
     ):
+        if config.transductive and expand_head:
+            raise ValueError("--transductive refines references without labels, which the grown head cannot use: drop --expand-head or --transductive")
         torch.manual_seed(seed)  # the backbone's initial weights and the mini-batch order
-        model = backbone if backbone is not None else CharacterCNN(IncrementalClassifier(FEATURE_DIM, initial_out_features=2))
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum)
+        model = backbone if backbone is not None else build_backbone(config)
+        optimizer = build_optimizer(model, config)
+        if config.calibration == "validation":
+            validation_fraction = validation_fraction or HOLD_OUT_FRACTION
+        # Held-out base samples calibrate the seen-class offset and the novelty threshold.
+        self.hold_out = HoldOutPlugin(validation_fraction, seed) if validation_fraction > 0 else None
+        plugins = [*recipe_plugins(config, seed), *([self.hold_out] if self.hold_out else []), *plugins]
         super().__init__(
             model=model,
             optimizer=optimizer,
@@ -83,11 +99,13 @@ class SAEStrategy(SupervisedTemplate):
         self.reference_draw = 0  # which independent draw of the references to take
         # Growing the head also re-solves W_l and the SAE over every class seen so far.
         self.expand_head = expand_head
-        # Base samples held out of training, to calibrate the novelty threshold on.
         self.validation_fraction = validation_fraction
-        self.validation_dataset = None
         self.novelty_threshold: float | None = None
-        self.discovered_latents = torch.empty(0, config.k, dtype=torch.float64)  # (G, k) open-world references
+        # The latent code is the SAE code, widened by the centred unit CNN features when feature_weight > 0.
+        self.latent_dim = config.k + (FEATURE_DIM if config.feature_weight > 0 else 0)
+        self.feature_mean: torch.Tensor | None = None  # (1568,) mean base training feature
+        self.seen_offset = 0.0  # subtracted from every base-class score
+        self.discovered_latents = torch.empty(0, self.latent_dim, dtype=torch.float64)  # (G, D) open-world references
         self.hook = hook
         self.solver = components.solver.create(config.solver)
         self.distance = components.distance.create(config.distance)
@@ -101,8 +119,10 @@ class SAEStrategy(SupervisedTemplate):
         self.base_gram: torch.Tensor | None = None  # (1568, 1568) FᵀF of the base features
         self.head_calibration = None  # how the trained head scores base features, for imprinting
         self.shot_features = torch.empty(0, FEATURE_DIM)  # (n_shots, 1568)
-        self.shot_latents = torch.empty(0, config.k, dtype=torch.float64)  # (n_shots, k)
+        self.shot_latents = torch.empty(0, self.latent_dim, dtype=torch.float64)  # (n_shots, D)
         self.shot_labels = torch.empty(0, dtype=torch.long)
+        self.pseudo_latents = torch.empty(0, self.latent_dim, dtype=torch.float64)  # (M, D) unlabelled samples, transductive only
+        self.pseudo_labels = torch.empty(0, dtype=torch.long)  # (M,) the class each was assigned to
         self.references: ReferenceSet | None = None
         self.adapt_seconds: list[float] = []  # wall time of each experience's training or adaptation
         self.timings: dict[str, float] = {}
@@ -117,13 +137,10 @@ class SAEStrategy(SupervisedTemplate):
             return self.model
         return super().model_adaptation(model)
 
-    def train_dataset_adaptation(self, **kwargs):
-        super().train_dataset_adaptation(**kwargs)
-        if self.sae is None and self.validation_fraction > 0:
-            targets = list(self.adapted_dataset.targets)
-            train, validation = split_validation(targets, self.validation_fraction, self.seed)
-            self.validation_dataset = self.adapted_dataset.subset(validation)
-            self.adapted_dataset = self.adapted_dataset.subset(train)
+    @property
+    def validation_dataset(self):
+        """The base training samples held out of training, or None."""
+        return self.hold_out.validation if self.hold_out is not None else None
 
     def _train_exp(self, experience, eval_streams=None, **kwargs):
         start = time.perf_counter()
@@ -142,6 +159,7 @@ class SAEStrategy(SupervisedTemplate):
         self.base_classes = sorted(experience.classes_in_this_experience)
         features, labels = self.extract_features(self.adapted_dataset)  # (N, 1568), (N,)
         self.base_labels = labels
+        self.feature_mean = features.mean(dim=0)
         if self.expand_head:
             self.base_features = features
             self.base_gram = features.to(torch.float64).T @ features.to(torch.float64)
@@ -152,11 +170,20 @@ class SAEStrategy(SupervisedTemplate):
         self.distance.fit(self.base_latents, self.base_labels)
 
         self.hook.after_backbone_trained(strategy=self, model=self.model)
-        self._rebuild_references()
         if self.validation_dataset is not None:
-            validation, _ = self.extract_features(self.validation_dataset)
-            scores = novelty_scores(self.encode(validation), self.references.vectors)
-            self.novelty_threshold = calibrate_threshold(scores)
+            self._calibrate_on_validation()
+        self._rebuild_references()
+
+    def _calibrate_on_validation(self) -> None:
+        # Held-out base samples were never trained on, so they behave like test samples.
+        features, labels = self.extract_features(self.validation_dataset)  # (V, 1568)
+        latents = self.encode(features)  # (V, D)
+        means = build_references(self.base_latents, self.base_labels, self.base_classes, latents[:0], labels[:0], [])
+        # Transductive references are class means too, so they need no offset against the base means.
+        if self.config.calibration == "validation" and not self.config.transductive:
+            views, _ = self.extract_features(self.validation_dataset, views=self.config.reference_views, key=(self.seed, 0))
+            self.seen_offset = seen_offset(latents, self.encode(views), labels, means, self.distance)
+        self.novelty_threshold = calibrate_threshold(novelty_scores(latents, means.vectors))
 
     def _solve(self, features: torch.Tensor, labels: torch.Tensor, classes: list[int], gram: torch.Tensor | None = None) -> None:
         # W_l maps features to the one-hot labels of ``classes``; X = F W_l lives in label space.
@@ -179,7 +206,8 @@ class SAEStrategy(SupervisedTemplate):
         index = experience.current_experience
         shots = None if self.full_budget else self.config.shots
         picked = draw_references(experience.dataset.targets, new_classes, shots, self.seed, index, self.reference_draw)
-        features, labels = self.extract_features(Subset(experience.dataset, picked))  # (n, 1568)
+        views = 0 if self.full_budget else self.config.reference_views
+        features, labels = self.extract_features(Subset(experience.dataset, picked), views=views, key=(self.seed, index, self.reference_draw))
         self.shot_features = torch.cat([self.shot_features, features])
         self.shot_labels = torch.cat([self.shot_labels, labels])
 
@@ -187,8 +215,28 @@ class SAEStrategy(SupervisedTemplate):
             self._resolve_over_omega()
             grown = imprint_rows(self.model.head, features.to(self.device), labels, self.head_calibration)
             self.hook.after_head_expanded(strategy=self, head=self.model.head, new_classes=grown)
-        self.shot_latents = self.encode(self.shot_features)  # (n_shots, k)
+        self.shot_latents = self.encode(self.shot_features)  # (n_shots, D)
+        if self.config.transductive and not self.full_budget:
+            self._refine_with_unlabelled(experience, new_classes)
         self._rebuild_references()
+
+    def _refine_with_unlabelled(self, experience, new_classes: list[int]) -> None:
+        # The experience's training samples are read without their labels;
+        # each is assigned to the closest of this experience's new references.
+        features, _ = self.extract_features(experience.dataset)  # (M, 1568), labels discarded
+        pool = self.encode(features)  # (M, D)
+        mine = torch.isin(self.shot_labels, torch.tensor(new_classes))
+        shots, labels = self.shot_latents[mine], self.shot_labels[mine]  # (n, D), (n,)
+        references = class_means(shots, labels, new_classes)  # (c, D)
+
+        # k-means seeded by the labelled references, which stay in their class's mean.
+        for _ in range(TRANSDUCTIVE_ROUNDS):
+            assigned = self.distance.scores(pool, references).argmax(dim=1)  # (M,) rows of new_classes
+            references = torch.stack([
+                torch.cat([shots[labels == c], pool[assigned == row]]).mean(dim=0) for row, c in enumerate(new_classes)
+            ])
+        self.pseudo_latents = torch.cat([self.pseudo_latents, pool])
+        self.pseudo_labels = torch.cat([self.pseudo_labels, torch.tensor(new_classes)[assigned]])
 
     def _resolve_over_omega(self) -> None:
         # Each reference is its class's only labelled sample; FᵀF grows by the
@@ -208,6 +256,8 @@ class SAEStrategy(SupervisedTemplate):
         self.shot_features = self.shot_features[:0]
         self.shot_latents = self.shot_latents[:0]
         self.shot_labels = self.shot_labels[:0]
+        self.pseudo_latents = self.pseudo_latents[:0]
+        self.pseudo_labels = self.pseudo_labels[:0]
         self._rebuild_references()
 
     def add_discovered(self, latents: torch.Tensor) -> list[int]:
@@ -223,36 +273,61 @@ class SAEStrategy(SupervisedTemplate):
 
     def _rebuild_references(self) -> None:
         shot_classes = sorted(set(self.shot_labels.tolist()))
+        # Transductive runs average each class's labelled references with the unlabelled samples assigned to it.
+        latents = torch.cat([self.shot_latents, self.pseudo_latents])  # (n_shots + M, D)
+        labels = torch.cat([self.shot_labels, self.pseudo_labels])
         self.references = build_references(
-            self.base_latents, self.base_labels, self.base_classes, self.shot_latents, self.shot_labels, shot_classes
+            self.base_latents, self.base_labels, self.base_classes, latents, labels, shot_classes, seen_offset=self.seen_offset,
         )
         if len(self.discovered_latents):
             ids = list(range(NUM_CLASSES, NUM_CLASSES + len(self.discovered_latents)))
+            offsets = self.references.offsets
             self.references = ReferenceSet(
                 self.references.classes + ids,
                 torch.cat([self.references.vectors, self.discovered_latents]),
                 self.references.sources + ["discovered"] * len(ids),
+                None if offsets is None else torch.cat([offsets, offsets.new_zeros(len(ids))]),
             )
         self.hook.after_references_rebuilt(strategy=self, references=self.references)
 
     # ----------------------------------------------------------------- encoding
 
     @torch.no_grad()
-    def extract_features(self, dataset) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the (N, 1568) CNN features and (N,) labels of a dataset, in inference mode."""
+    def extract_features(self, dataset, views: int = 0, key=(0,)) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the (N, 1568) CNN features and (N,) labels of a dataset, in inference mode.
+
+        With ``views`` > 0, each sample's features are the mean over the sample
+        and ``views`` random affine distortions of it, drawn from a generator
+        seeded with ``key``: still one labelled sample, seen several ways.
+        """
         was_training = self.model.training
         self.model.eval()
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
         features, labels = [], []
         for batch in DataLoader(dataset, batch_size=1024, shuffle=False):
-            x, y = batch[0], batch[1]
-            features.append(self.model.features(x.to(self.device)).cpu())
+            x, y = batch[0].to(self.device), batch[1]
+            total = self.model.features(x)  # (B, 1568)
+            for _ in range(views):
+                total = total + self.model.features(random_affine(x, generator))
+            features.append((total / (views + 1)).cpu())
             labels.append(torch.as_tensor(y))
         self.model.train(was_training)
         return torch.cat(features), torch.cat(labels).long()
 
     def encode(self, features: torch.Tensor) -> torch.Tensor:
-        """Map (N, 1568) features to (N, k) latent codes through W_l and the SAE encoder."""
-        return self.sae.encode(features.to(torch.float64) @ self.label_projection)
+        """Map (N, 1568) features to (N, D) latent codes through W_l and the SAE encoder.
+
+        With ``feature_weight`` w > 0, the code is widened to
+        [√(1−w)·unit(SAE code), √w·unit(features − base mean)], so that the
+        cosine between two codes is (1−w)·cos(SAE codes) + w·cos(centred features).
+        The SAE code alone keeps only what W_l projects onto the base labels.
+        """
+        codes = self.sae.encode(features.to(torch.float64) @ self.label_projection)  # (N, k)
+        weight = self.config.feature_weight
+        if weight == 0:
+            return codes
+        centred = features.to(torch.float64) - self.feature_mean.to(torch.float64)  # (N, 1568)
+        return torch.cat([(1 - weight) ** 0.5 * F.normalize(codes, dim=1), weight**0.5 * F.normalize(centred, dim=1)], dim=1)
 
     # --------------------------------------------------------------- evaluation
 
