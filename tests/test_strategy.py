@@ -53,6 +53,14 @@ def test_widened_code_is_sae_code_and_centred_features(session) -> None:
     assert torch.allclose(torch.nn.functional.normalize(codes[:, :k], dim=1), torch.nn.functional.normalize(sae_only, dim=1))
 
 
+def test_sae_codes_for_decoders(session) -> None:
+    strategy = session.strategy
+    adapt_draw(session, draw=0, shots=1)
+    codes = strategy.sae_codes(strategy.references.vectors)  # (C, k)
+    assert codes.shape == (len(strategy.references), strategy.config.k)
+    assert torch.allclose(codes.norm(dim=1), torch.full((len(codes),), strategy.code_norm, dtype=codes.dtype))
+
+
 def test_reference_views_are_seeded_and_differ_from_the_plain_sample(session) -> None:
     strategy = session.strategy
     experience = session.benchmark.train_stream[1]

@@ -175,10 +175,11 @@ def run_evaluate(
 
 def _load_stream(request: EvaluateRequest, layout):
     """Load the data, build the Avalanche benchmark, and return it with a summary of the data for the JSON."""
-    from zsl_cl.data import default_data_dir, load_source
+    from zsl_cl.data import default_data_dir, load_source, size_normalised
 
     data = load_source(request.source, request.data_dir or default_data_dir(), seed=request.seed, download=request.download)
-    benchmark = build_stream(data, layout, request.config.size_normalise)
+    data = size_normalised(data, request.config.size_normalise)
+    benchmark = build_stream(data, layout)
     check_enough_shots(data.train_labels, layout, request.config.shots)
     summary = {"description": data.description, "train_samples": int(len(data.train_labels)), "test_samples": int(len(data.test_labels))}
     return benchmark, summary

@@ -96,21 +96,16 @@ class CharacterDataset(Dataset):
         return self.images[index], self.targets[index]
 
 
-def build_stream(data, layout: StreamLayout, size_normalise: bool = False):
-    """Build the Avalanche class-incremental benchmark for ``layout`` over a CharacterData source.
-
-    With ``size_normalise``, every train and test image is first cropped to its ink and centred in a 20x20 box.
-    """
+def build_stream(data, layout: StreamLayout):
+    """Build the Avalanche class-incremental benchmark for ``layout`` over a CharacterData source."""
     from zsl_cl._avalanche import class_incremental_benchmark
-    from zsl_cl.data.normalise import size_normalise as normalise
 
     _check_every_class_has_data(data, layout)
     order = [c for exp in layout.experiences for c in exp]
-    prepare = normalise if size_normalise else (lambda images: images)
     return class_incremental_benchmark(
         {
-            "train": CharacterDataset(prepare(data.train_images), data.train_labels),
-            "test": CharacterDataset(prepare(data.test_images), data.test_labels),
+            "train": CharacterDataset(data.train_images, data.train_labels),
+            "test": CharacterDataset(data.test_images, data.test_labels),
         },
         class_order=order,
         num_classes_per_exp=[len(exp) for exp in layout.experiences],

@@ -69,14 +69,14 @@ class StrategyJob:
 @functools.lru_cache(maxsize=1)
 def load_stream(stream: StreamSpec, seed: int):
     """Return (benchmark, layout) for one seed; a worker process keeps the last one for its next job."""
-    from zsl_cl.data import load_source
+    from zsl_cl.data import load_source, size_normalised
     from zsl_cl.streams import build_stream, plan_stream
 
     layout = plan_stream(split=stream.split, unseen=stream.unseen, classes_per_exp=stream.classes_per_exp, seed=seed)
     data = load_source(stream.source, stream.data_dir, seed=seed, download=stream.download)
     if stream.samples_per_class is not None:
         data = cap_samples(data, stream.samples_per_class, seed)
-    return build_stream(data, layout, stream.size_normalise), layout
+    return build_stream(size_normalised(data, stream.size_normalise), layout), layout
 
 
 def cap_samples(data, per_class: int, seed: int):

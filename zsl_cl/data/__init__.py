@@ -6,7 +6,7 @@ from .errors import DataError
 from .femnist import FemnistSet, load_femnist
 from .mnist import IdxSet, load_mnist
 from .emnist import load_emnist
-from .normalise import size_normalise
+from .normalise import size_normalise, size_normalised
 from .sources import (
     SOURCES,
     CharacterData,
@@ -30,6 +30,7 @@ __all__ = [
     "IdxSet",
     "check_classes",
     "size_normalise",
+    "size_normalised",
     "class_index",
     "default_cache_dir",
     "default_data_dir",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["size_normalise"]
+__all__ = ["size_normalise", "size_normalised"]
 
 
 def size_normalise(images: np.ndarray, box: int = 20) -> np.ndarray:
@@ -33,3 +35,15 @@ def size_normalise(images: np.ndarray, box: int = 20) -> np.ndarray:
         top, left = (size - height) // 2, (size - width) // 2
         out[i, top : top + height, left : left + width] = (resized.numpy() >= 0.5) * 255
     return out
+
+
+def size_normalised(data, enabled: bool = True):
+    """Return CharacterData ``data`` with every train and test image size-normalised; unchanged when not ``enabled``."""
+    if not enabled:
+        return data
+    return replace(
+        data,
+        train_images=size_normalise(data.train_images),
+        test_images=size_normalise(data.test_images),
+        description=f"{data.description}; size-normalised to a 20x20 box",
+    )

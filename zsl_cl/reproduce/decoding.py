@@ -63,10 +63,10 @@ def fit_decoders(session, components, name: str, epochs: int) -> FigureDecoders:
 
 @torch.no_grad()
 def encode_images(strategy, images: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return the (N, 1568) CNN features and (N, k) latent codes of (N, 28, 28) uint8 images."""
+    """Return the (N, 1568) CNN features and (N, k) SAE codes of (N, 28, 28) uint8 images."""
     labels = np.zeros(len(images), dtype=np.int64)  # extract_features requires labels, but they are not used
     features, _ = strategy.extract_features(CharacterDataset(images, labels))
-    return features, strategy.encode(features)
+    return features, strategy.sae_codes(strategy.encode(features))
 
 
 def decode_label_space(decoder, w_latent: torch.Tensor, label_space: torch.Tensor) -> torch.Tensor:

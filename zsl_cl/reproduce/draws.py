@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from zsl_cl.core.mappings import five_mappings, predict
-from zsl_cl.data import CharacterData, load_source, default_data_dir
+from zsl_cl.data import CharacterData, default_data_dir, load_source, size_normalised
 from zsl_cl.data.classes import SPLITS, parse_classes
 from zsl_cl.reproduce.confusion import confusion_counts
 from zsl_cl.reproduce.request import ReproduceRequest
@@ -86,7 +86,9 @@ def train_seed(request: ReproduceRequest, seed: int, plugin_manager, components,
     layout = plan_stream(split=request.run, classes_per_exp=len(unseen), seed=seed)
     data = load_source(request.source, request.data_dir or default_data_dir(), seed=seed, download=request.download)
     data = limit_train_per_class(data, request.train_per_class, seed)
-    benchmark = build_stream(data, layout, request.config.size_normalise)
+    # The session keeps the normalised images, which the figures decode and show.
+    data = size_normalised(data, request.config.size_normalise)
+    benchmark = build_stream(data, layout)
 
     strategy = SAEStrategy(config=request.config, components=components, hook=plugin_manager.hook, seed=seed,
                            device=request.device, plugins=progress_plugins)

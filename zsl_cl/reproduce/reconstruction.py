@@ -61,7 +61,7 @@ def unseen_tiles(session, decoders: FigureDecoders, draw: int, shots: int) -> tu
     for c in session.unseen:
         reference = references[c][None]  # (1, 28, 28) uint8
         features, _ = encode_images(strategy, reference)  # (1, 1568)
-        latent_reference = strategy.references.subset([c]).vectors  # (1, k): the mean of the class's shots
+        latent_reference = strategy.sae_codes(strategy.references.subset([c]).vectors)  # (1, k): the mean of the class's shots
         rows.append([
             reference[0] / 255.0,
             decoders.features.decode_features(features)[0].numpy(),
@@ -78,7 +78,7 @@ def seen_tiles(session, decoders: FigureDecoders, draw: int) -> tuple[np.ndarray
     rng = np.random.default_rng([session.seed, draw, 1])
     rows = []
     for c in session.seen:
-        latent_mean = strategy.references.subset([c]).vectors  # (1, k)
+        latent_mean = strategy.sae_codes(strategy.references.subset([c]).vectors)  # (1, k)
         rows.append([decoders.latent.decode(latent_mean)[0].numpy(), *_decoded_samples(session, decoders, c, rng)])
     return np.asarray(rows, dtype=np.float32), ["decoded latent class mean", *_sample_columns()]
 

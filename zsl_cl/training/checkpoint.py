@@ -48,6 +48,7 @@ STATE_ATTRIBUTES = (
     "base_classes",
     "label_projection",
     "sae",
+    "code_norm",
     "base_latents",
     "base_labels",
     "base_features",

@@ -113,6 +113,7 @@ class SAEStrategy(SupervisedTemplate):
         self.base_classes: list[int] = []
         self.label_projection: torch.Tensor | None = None  # W_l, (1568, |T|)
         self.sae: SAEResult | None = None
+        self.code_norm = 1.0  # mean length of the base samples' SAE codes, to scale decoded codes
         self.base_latents: torch.Tensor | None = None  # (N_base, k)
         self.base_labels: torch.Tensor | None = None  # (N_base,)
         self.base_features: torch.Tensor | None = None  # (N_base, 1568), kept only to re-solve over Ω
@@ -199,6 +200,7 @@ class SAEStrategy(SupervisedTemplate):
             x, targets.argmax(dim=1), k=self.config.k, lam=self.config.lam,
             refinements=self.config.refinements, solver=self.solver, generator=generator,
         )
+        self.code_norm = float(self.sae.encode(x).norm(dim=1).mean())
 
     def _adapt_one_shot(self, experience) -> None:
         # Only the drawn samples of this experience are read, which is the one-shot contract.
@@ -328,6 +330,16 @@ class SAEStrategy(SupervisedTemplate):
             return codes
         centred = features.to(torch.float64) - self.feature_mean.to(torch.float64)  # (N, 1568)
         return torch.cat([(1 - weight) ** 0.5 * F.normalize(codes, dim=1), weight**0.5 * F.normalize(centred, dim=1)], dim=1)
+
+    def sae_codes(self, latents: torch.Tensor) -> torch.Tensor:
+        """Return the (N, k) SAE-code part of (N, D) latent codes, which is what decoders read.
+
+        A widened code keeps only the direction of its SAE part, so that part is
+        scaled to the mean length of the base samples' SAE codes.
+        """
+        if self.config.feature_weight == 0:
+            return latents
+        return F.normalize(latents[:, : self.config.k], dim=1) * self.code_norm
 
     # --------------------------------------------------------------- evaluation
 
