@@ -326,9 +326,10 @@ def test_write_outputs_makes_valid_files(tmp_path):
 
 def _expected_digests(shared_data, seed, samples_per_class) -> dict[str, str]:
     """Recompute, independently of compare, the digest of the one-shot samples of each later experience."""
-    from zsl_cl.data import load_source
+    from zsl_cl.data import load_source, size_normalised
 
     data = cap_samples(load_source("femnist", shared_data, seed=seed), samples_per_class, seed)
+    data = size_normalised(data, get_preset("default").size_normalise)  # the images that every strategy sees
     layout = plan_stream(split="R0", seed=seed)
     benchmark = build_stream(data, layout)
     expected = {}

@@ -26,11 +26,11 @@ class RecordedSAE(SAEStrategy):
         finally:
             self._adapting = None
 
-    def extract_features(self, dataset):
+    def extract_features(self, dataset, *args, **kwargs):
         if self._adapting is not None and self.recorder is not None:
             for batch in DataLoader(dataset, batch_size=1024, shuffle=False):
                 self.recorder.add(self._adapting, batch[0], torch.as_tensor(batch[1]))
-        return super().extract_features(dataset)
+        return super().extract_features(dataset, *args, **kwargs)
 
 
 class SAELearner:
