@@ -114,7 +114,7 @@ class SAEStrategy(SupervisedTemplate):
         self.label_projection: torch.Tensor | None = None  # W_l, (1568, |T|)
         self.sae: SAEResult | None = None
         self.code_norm = 1.0  # mean length of the base samples' SAE codes, to scale decoded codes
-        self.base_latents: torch.Tensor | None = None  # (N_base, k)
+        self.base_latents: torch.Tensor | None = None  # (N_base, D)
         self.base_labels: torch.Tensor | None = None  # (N_base,)
         self.base_features: torch.Tensor | None = None  # (N_base, 1568), kept only to re-solve over Ω
         self.base_gram: torch.Tensor | None = None  # (1568, 1568) FᵀF of the base features
