@@ -351,7 +351,9 @@ CASES = [
     # ---- --set NAME=VALUE
     Case("set-without-value", ["--set", "augment"], "Error: invalid --set 'augment': use NAME=VALUE with NAME one of " + SETTING_NAMES),
     Case("set-unknown-name", ["--set", "colour=red"], "Error: invalid --set 'colour=red': use NAME=VALUE with NAME one of " + SETTING_NAMES),
-    Case("set-bad-bool", ["--set", "augment=maybe"], "Error: invalid --set augment=maybe: use true or false"),
+    Case("set-bad-bool", ["--set", "augment=maybe"], "Error: invalid --set augment=maybe: use true or false (yes/no and 1/0 work too)"),
+    Case("set-fractional-int", ["--set", "epochs=2.5"], "Error: invalid --set epochs=2.5: use a whole number"),
+    Case("set-infinite", ["--set", "lr=inf"], "Error: invalid --set lr=inf: use a finite number"),
     Case("set-bad-number", ["--set", "feature_weight=half"], "Error: invalid --set feature_weight=half: use a number"),
     Case("set-out-of-range", ["--set", "feature_weight=2"], "Error: invalid feature_weight 2.0: use a value from 0 to 1"),
     Case("set-unknown-head", ["--set", "head=arc"], "Error: invalid head 'arc': use one of linear, cosine"),

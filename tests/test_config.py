@@ -55,7 +55,11 @@ def test_explicit_option_wins_over_set() -> None:
         (["augment"], "invalid --set 'augment': use NAME=VALUE"),
         (["colour=red"], "invalid --set 'colour=red': use NAME=VALUE with NAME one of epochs"),
         (["augment=maybe"], "invalid --set augment=maybe: use true or false"),
-        (["epochs=many"], "invalid --set epochs=many: use a number"),
+        (["epochs=many"], "invalid --set epochs=many: use a whole number"),
+        (["epochs=2.5"], "invalid --set epochs=2.5: use a whole number"),
+        (["lr=fast"], "invalid --set lr=fast: use a number"),
+        (["lr=inf"], "invalid --set lr=inf: use a finite number"),
+        (["ridge=nan"], "invalid --set ridge=nan: use a finite number"),
     ],
 )
 def test_set_rejects_bad_items(items, message) -> None:
@@ -73,6 +77,7 @@ def test_set_rejects_bad_items(items, message) -> None:
         ({"calibration": "test"}, "invalid calibration 'test': use one of none, validation"),
         ({"weight_decay": -1.0}, "invalid weight_decay -1.0: use a value >= 0"),
         ({"head_scale": 0.0}, "invalid head_scale 0.0: use a value > 0"),
+        ({"momentum": 1.0}, "invalid momentum 1.0: use a value from 0 up to, not including, 1"),
     ],
 )
 def test_invalid_settings_named(change, message) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 
 __all__ = ["SAEConfig", "PRESETS", "get_preset", "parse_settings"]
@@ -67,6 +68,7 @@ class SAEConfig:
             (self.shots >= 1, f"invalid --shots {self.shots}: use 1 or more"),
             (self.batch_size >= 1, f"invalid batch size {self.batch_size}: use 1 or more"),
             (self.lr > 0, f"invalid learning rate {self.lr}: use a value > 0"),
+            (0 <= self.momentum < 1, f"invalid momentum {self.momentum}: use a value from 0 up to, not including, 1"),
             (self.weight_decay >= 0, f"invalid weight_decay {self.weight_decay}: use a value >= 0"),
             (self.schedule in SCHEDULES, f"invalid schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}"),
             (self.head in HEADS, f"invalid head {self.head!r}: use one of {', '.join(HEADS)}"),
@@ -102,7 +104,11 @@ def get_preset(name: str, settings: dict | None = None, **overrides) -> SAEConfi
 
 
 def parse_settings(items) -> dict:
-    """Turn ``--set NAME=VALUE`` strings into SAEConfig overrides, converted to each field's type."""
+    """Turn ``--set NAME=VALUE`` strings into SAEConfig overrides, converted to each field's type.
+
+    Float values must be finite, because an infinite learning rate or ridge
+    strength would only fail minutes later, inside training or a solve.
+    """
     types = {field.name: field.type for field in fields(SAEConfig)}
     settings = {}
     for item in items or ():
@@ -116,12 +122,20 @@ def parse_settings(items) -> dict:
 
 def _convert(name: str, text: str, kind: str):
     if kind == "bool":
-        if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"invalid --set {name}={text}: use true or false")
-        return text.lower() in ("true", "1", "yes")
-    if kind in ("int", "float"):
+        if text.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise ValueError(f"invalid --set {name}={text}: use true or false (yes/no and 1/0 work too)")
+        return text.lower() in ("true", "yes", "1")
+    if kind == "int":
         try:
-            return int(text) if kind == "int" else float(text)
+            return int(text)
+        except ValueError:
+            raise ValueError(f"invalid --set {name}={text}: use a whole number") from None
+    if kind == "float":
+        try:
+            value = float(text)
         except ValueError:
             raise ValueError(f"invalid --set {name}={text}: use a number") from None
+        if not math.isfinite(value):
+            raise ValueError(f"invalid --set {name}={text}: use a finite number")
+        return value
     return text

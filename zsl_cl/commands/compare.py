@@ -27,7 +27,7 @@ def compare(
     unseen: Optional[str] = typer.Option(None, help="Characters that arrive after experience 0, e.g. 2679ELVWY."),
     classes_per_exp: int = typer.Option(3, help="New classes per experience after experience 0."),
     preset: str = typer.Option("default", help="SAE preset and backbone recipe: paper or default."),
-    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); see docs/results.md."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); options such as --epochs win over it. See docs/results.md."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs of the backbone and of each later experience (default: the preset's: 20, or 4 in paper)."),
     samples_per_class: Optional[int] = typer.Option(None, help="Keep at most this many train and test samples per class, for quick runs."),
     jobs: int = typer.Option(1, help="Jobs run at once in local worker processes (--executor local)."),

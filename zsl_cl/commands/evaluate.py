@@ -38,7 +38,7 @@ def evaluate(
     checkpoint_dir: Optional[Path] = typer.Option(None, help="Save the state after each experience in this folder (created if missing)."),
     resume: bool = typer.Option(False, "--resume", help="Continue after the last complete experience saved in --checkpoint-dir."),
     transductive: bool = typer.Option(False, "--transductive", help="Also refine new-class references with the experience's unlabelled training data; reads more than one sample per class."),
-    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); see docs/results.md."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); options such as --epochs win over it. See docs/results.md."),
     plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module or module:attr (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final summary."),
 ) -> None:

@@ -33,7 +33,7 @@ def reproduce(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     output_dir: Optional[Path] = typer.Option(None, help="Folder for table1.json, the CSV tables and the PNG figures, created if missing (default: out/reproduce-RUN)."),
     transductive: bool = typer.Option(False, "--transductive", help="Also refine new-class references with the experience's unlabelled training data; reads more than one sample per class."),
-    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); see docs/results.md."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", help="Override one preset setting, as NAME=VALUE, e.g. augment=false (repeatable); options such as --epochs win over it. See docs/results.md."),
     plugin: Optional[List[str]] = typer.Option(None, "--plugin", help="Load a local plugin, as module:attr (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the tables."),
 ) -> None:
