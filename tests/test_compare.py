@@ -329,7 +329,7 @@ def _expected_digests(shared_data, seed, samples_per_class) -> dict[str, str]:
     from zsl_cl.data import load_source, size_normalised
 
     data = cap_samples(load_source("femnist", shared_data, seed=seed), samples_per_class, seed)
-    data = size_normalised(data, get_preset("default").size_normalise)  # the images that every strategy sees
+    data = size_normalised(data, get_preset("default").size_normalise)  # the images every strategy trains on
     layout = plan_stream(split="R0", seed=seed)
     benchmark = build_stream(data, layout)
     expected = {}

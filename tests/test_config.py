@@ -1,4 +1,4 @@
-"""Presets and --set overrides: the paper preset is the study, the default preset is pinned, and it beats paper."""
+"""Presets and --set overrides: paper keeps the study's settings, default is pinned and beats paper on real data."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ def test_sae_codes_for_decoders(session) -> None:
     assert torch.allclose(codes.norm(dim=1), torch.full((len(codes),), strategy.code_norm, dtype=codes.dtype))
 
 
-def test_reference_views_are_seeded_and_differ_from_the_plain_sample(session) -> None:
+def test_reference_views_seeded_and_distinct(session) -> None:
     strategy = session.strategy
     experience = session.benchmark.train_stream[1]
     picked = draw_references(experience.dataset.targets, session.unseen, 1, 0, 1, 0)
@@ -76,7 +76,8 @@ def test_reference_views_are_seeded_and_differ_from_the_plain_sample(session) ->
 def test_offset_measured_on_held_out_base_data(session) -> None:
     strategy = session.strategy
     held_out = len(strategy.validation_dataset)
-    assert held_out > 0 and len(strategy.base_labels) > 8 * held_out
+    assert held_out > 0
+    assert len(strategy.base_labels) > 8 * held_out
     assert 0 < strategy.seen_offset < 1
     adapt_draw(session, draw=0, shots=1)
     offsets = strategy.references.offsets.tolist()

@@ -43,7 +43,7 @@ class SAEConfig:
     # The study's numbers come from the authors' code, which uses z-scored cosine.
     distance: str = "zscore-cosine"
     # Share of the similarity taken from centred, unit-length CNN features next to the SAE code.
-    # 0 keeps the latent space to the SAE code, which holds base-label information only.
+    # 0 keeps the latent space to the SAE code, which contains base-label information only.
     feature_weight: float = 0.0
     # Each labelled reference is encoded as the mean of itself and this many distorted copies.
     reference_views: int = 0

@@ -56,15 +56,15 @@ def train_backbone(base_experience, config: SAEConfig, seed: int, device: str = 
     from zsl_cl.compare._avalanche import SynapticIntelligencePlugin
     from zsl_cl.training.strategy import silent_evaluator
     from zsl_cl.compare.fixes import copied_si_parameters
-    from zsl_cl.training.recipe import HoldOutPlugin, build_backbone, build_optimizer, recipe_plugins
-    from zsl_cl.training.strategy import HOLD_OUT_FRACTION
+    from zsl_cl.training.recipe import HoldOutPlugin, build_backbone, build_optimizer, hold_out_fraction, recipe_plugins
 
     torch.manual_seed(seed)  # the initial weights and the mini-batch order, as in SAEStrategy
     model = build_backbone(config)
     optimizer = build_optimizer(model, config)
     observer = SynapticIntelligencePlugin(si_lambda=0.0, eps=si_eps)
     # The SAE calibrates on base samples its backbone never trained on, so they are held out here too.
-    hold_out = [HoldOutPlugin(HOLD_OUT_FRACTION, seed)] if config.calibration == "validation" else []
+    fraction = hold_out_fraction(config)
+    hold_out = [HoldOutPlugin(fraction, seed)] if fraction > 0 else []
     evaluator = silent_evaluator()
     template = SupervisedTemplate(
         model=model,

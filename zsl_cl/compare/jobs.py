@@ -37,7 +37,7 @@ class StreamSpec:
     unseen: str | None = None
     classes_per_exp: int = 3
     samples_per_class: int | None = None  # cap on train and test samples per class, for quick runs
-    size_normalise: bool = False  # crop each image to its ink and centre it, as the preset asks
+    size_normalise: bool = False  # crop each image to its ink and centre it, when the preset sets size_normalise
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from zsl_cl.training.recipe import CosineIncrementalClassifier
+
 __all__ = ["HeadCalibration", "calibrate_head", "imprint_rows", "head_predictions"]
 
 
@@ -44,7 +46,7 @@ def imprint_rows(head, features: torch.Tensor, labels: torch.Tensor, calibration
     linear = head.classifier
     mu = calibration.feature_mean
     classes = sorted(set(labels.tolist()))
-    if getattr(head, "scale", None) is not None:
+    if isinstance(head, CosineIncrementalClassifier):
         # A cosine head ignores row length and bias: the row is the mean reference feature itself.
         for c in classes:
             linear.weight[c] = features[labels == c].mean(dim=0)

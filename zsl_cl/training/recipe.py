@@ -1,4 +1,4 @@
-"""How the backbone is built and trained on the base classes: head, optimiser, schedule, distortions, held-out data.
+"""Backbone construction and training on the base classes: head, optimiser, schedule, distortions, held-out data.
 
 SAEStrategy and ``zsl-cl compare`` both build their backbone here, so the SAE
 in a comparison starts from the CNN it would train itself.
@@ -25,7 +25,12 @@ __all__ = [
     "AugmentPlugin",
     "OneCyclePlugin",
     "HoldOutPlugin",
+    "HOLD_OUT_FRACTION",
+    "hold_out_fraction",
 ]
+
+# Share of the base training data held out when the seen-class calibration needs it.
+HOLD_OUT_FRACTION = 0.1
 
 
 class CosineIncrementalClassifier(IncrementalClassifier):
@@ -66,6 +71,13 @@ def recipe_plugins(config: SAEConfig, seed: int) -> list:
     if config.schedule == "onecycle":
         plugins.append(OneCyclePlugin(config.lr))
     return plugins
+
+
+def hold_out_fraction(config: SAEConfig, requested: float = 0.0) -> float:
+    """Return the share of base data to hold out: ``requested``, or a tenth when the calibration needs some."""
+    if config.calibration == "validation":
+        return requested or HOLD_OUT_FRACTION
+    return requested
 
 
 def random_affine(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

@@ -22,10 +22,15 @@ from zsl_cl.core.novelty import calibrate_threshold, novelty_auroc, novelty_scor
 from zsl_cl.data.classes import NUM_CLASSES
 from zsl_cl.streams import draw_references
 from zsl_cl.training.head import calibrate_head, head_predictions, imprint_rows
-from zsl_cl.training.recipe import HoldOutPlugin, build_backbone, build_optimizer, random_affine, recipe_plugins
+from zsl_cl.training.recipe import (
+    HoldOutPlugin,
+    build_backbone,
+    build_optimizer,
+    hold_out_fraction,
+    random_affine,
+    recipe_plugins,
+)
 
-# Share of the base training data held out when the validation calibration or the novelty threshold needs it.
-HOLD_OUT_FRACTION = 0.1
 # Assignment and update rounds of the transductive refinement; it settles within a few.
 TRANSDUCTIVE_ROUNDS = 5
 
@@ -71,8 +76,7 @@ class SAEStrategy(SupervisedTemplate):
         torch.manual_seed(seed)  # the backbone's initial weights and the mini-batch order
         model = backbone if backbone is not None else build_backbone(config)
         optimizer = build_optimizer(model, config)
-        if config.calibration == "validation":
-            validation_fraction = validation_fraction or HOLD_OUT_FRACTION
+        validation_fraction = hold_out_fraction(config, validation_fraction)
         # Held-out base samples calibrate the seen-class offset and the novelty threshold.
         self.hold_out = HoldOutPlugin(validation_fraction, seed) if validation_fraction > 0 else None
         plugins = [*recipe_plugins(config, seed), *([self.hold_out] if self.hold_out else []), *plugins]
